@@ -1,0 +1,19 @@
+"""fastlr: logistic regression trained on the CPU as fast as the hardware allows.
+
+Public API
+----------
+LogisticRegression
+    scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
+gradient
+    Gradient and loss of the mean cross-entropy by the loop, vectorized or
+    fused parallel kernel.
+reference
+    The seed algorithms in plain Python and NumPy: baselines and test oracles.
+"""
+
+from . import reference
+from ._gradient import gradient
+from ._logistic import LogisticRegression
+
+__all__ = ["LogisticRegression", "__version__", "gradient", "reference"]
+__version__ = "0.1.0"

@@ -1,0 +1,167 @@
+"""The public gradient function and the penalized objective the solvers minimize."""
+
+import numpy as np
+
+from . import _kernels
+from ._threads import numba_threads
+from ._validation import (
+    as_binary_targets,
+    as_coef,
+    as_features,
+    as_intercept,
+    as_sample_weight,
+)
+
+METHODS = ("loop", "vectorized", "parallel")
+
+
+def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=True, out=None):
+    """Add the gradient *sums* over the rows of X into ``out`` (validated input).
+
+    This is the building block for chunked training: calling it on row
+    slices of a data set, with the same ``out``, sums to the call on all rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        C-contiguous float32 or float64.
+    y : ndarray of shape (n_samples,)
+        0/1 targets in X's dtype.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights in X's dtype, or empty for unit weights.
+    coef : ndarray of shape (n_features,)
+        Coefficients in X's dtype.
+    intercept : scalar of X's dtype
+    method : {"loop", "vectorized", "parallel"}, default="parallel"
+    with_loss : bool, default=True
+        Also sum the loss; skipping it saves one ``log1p`` per sample.
+    out : ndarray of shape (n_features,), optional
+        Buffer the coefficient gradient sum is added into. Allocated (zeros)
+        when omitted.
+
+    Returns
+    -------
+    out : ndarray of shape (n_features,)
+        ``sum_i sw_i (a_i - y_i) x_i`` added to the incoming ``out``.
+    intercept_sum : float
+        ``sum_i sw_i (a_i - y_i)``.
+    loss_sum : float
+        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
+    """
+    if out is None:
+        out = np.zeros(X.shape[1], dtype=X.dtype)
+    if method == "parallel":
+        n_chunks = _kernels.n_chunks_for(X.shape[0])
+        db, cost = _kernels.fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, out)
+    elif method == "loop":
+        db, cost = _kernels.loop_gradient(X, y, sw, coef, intercept, with_loss, out)
+    elif method == "vectorized":
+        db, cost = _kernels.batch_gradient(X, y, sw, coef, intercept, with_loss, out)
+    else:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    return out, db, cost
+
+
+def gradient(X, y, coef, intercept, *, method="parallel", sample_weight=None, n_jobs=None):
+    """Gradient and loss of the mean cross-entropy of binary logistic regression.
+
+    The loss is ``J = sum_i sw_i [log(1 + exp(z_i)) - y_i z_i] / sum_i sw_i`` with
+    ``z_i = x_i . coef + intercept``; its gradient is
+    ``sum_i sw_i (sigmoid(z_i) - y_i) (x_i, 1) / sum_i sw_i``. No penalty.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        float32 input is computed in float32; C-contiguous float input is not
+        copied.
+    y : array-like of shape (n_samples,)
+        Targets, each 0 or 1.
+    coef : array-like of shape (n_features,)
+        Coefficients.
+    intercept : float
+        Intercept.
+    method : {"loop", "vectorized", "parallel"}, default="parallel"
+        ``"loop"``: the seed's per-example loop, compiled; ``"vectorized"``: the
+        seed's batch algorithm, compiled; ``"parallel"``: one fused parallel
+        pass over X.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weights; ``None`` weighs every sample 1.
+    n_jobs : int, default=None
+        Threads for ``method="parallel"``; ``None`` uses all of numba's threads.
+
+    Returns
+    -------
+    grad_coef : ndarray of shape (n_features,)
+        Gradient with respect to ``coef``, in X's float dtype.
+    grad_intercept : numpy scalar
+        Gradient with respect to ``intercept``.
+    loss : numpy scalar
+        The mean cross-entropy.
+
+    Examples
+    --------
+    >>> import numpy as np, fastlr
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> g, g0, loss = fastlr.gradient(X, [0, 1], np.zeros(2), 0.0)
+    >>> float(loss)  # log(2): both predictions are 1/2
+    0.6931471805599453
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    X = as_features(X)
+    n_samples, n_features = X.shape
+    dtype = X.dtype
+    y = as_binary_targets(y, n_samples, dtype)
+    coef = as_coef(coef, n_features, dtype)
+    intercept = as_intercept(intercept, dtype)
+    sw, total = as_sample_weight(sample_weight, n_samples, dtype)
+    with numba_threads(n_jobs):
+        out, db, cost = gradient_sums(X, y, sw, coef, intercept, method=method)
+    out /= dtype.type(total)
+    return out, dtype.type(db / total), dtype.type(cost / total)
+
+
+class Objective:
+    """Penalized mean cross-entropy, the function every solver minimizes.
+
+    ``f(w, b) = sum_i sw_i loss_i / S + alpha / 2 ||w||^2`` with ``S = sum_i sw_i``
+    and ``alpha = 1 / (C S)``: scikit-learn's ``LogisticRegression`` objective
+    divided by ``C S``, so both share their optimum.
+
+    Parameters
+    ----------
+    X, y, sw : validated arrays
+        As for :func:`gradient_sums`.
+    total_weight : float
+        ``S``, the sum of the sample weights.
+    alpha : float
+        L2 strength on the mean loss (0 for no penalty).
+    fit_intercept : bool
+        When false the intercept gradient is reported as 0.
+    """
+
+    def __init__(self, X, y, sw, total_weight, alpha, fit_intercept):
+        self.X, self.y, self.sw = X, y, sw
+        self.total_weight = total_weight
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self._grad = np.zeros(X.shape[1], dtype=X.dtype)
+
+    def __call__(self, coef, intercept, with_loss=True):
+        """Return ``(value, grad_coef, grad_intercept)`` from one pass over X.
+
+        ``grad_coef`` is a buffer reused across calls; copy it to keep it.
+        """
+        dtype = self.X.dtype
+        self._grad[:] = 0
+        grad, db, cost = gradient_sums(
+            self.X, self.y, self.sw, coef, dtype.type(intercept),
+            with_loss=with_loss, out=self._grad,
+        )
+        grad /= dtype.type(self.total_weight)
+        value = cost / self.total_weight
+        if self.alpha > 0:
+            grad += dtype.type(self.alpha) * coef
+            value += 0.5 * self.alpha * float(np.dot(coef, coef))
+        grad_b = db / self.total_weight if self.fit_intercept else 0.0
+        return value, grad, grad_b

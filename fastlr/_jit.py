@@ -1,0 +1,39 @@
+"""The one place that owns numba's compilation options.
+
+Every compiled function in fastlr takes its decorator from here, so that the
+fastmath flags, the error model and caching are the same everywhere.
+"""
+
+import numba
+
+# Reassociation lets LLVM vectorize dot products and sums; "contract" allows FMA.
+# Never "nnan"/"ninf" (fastmath=True): they would make NaN checks silently false.
+FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+
+def kernel(func=None, *, parallel=False):
+    """Compile ``func`` in nopython mode with fastlr's options.
+
+    Parameters
+    ----------
+    func : callable, optional
+        The Python function to compile. When omitted, a decorator is returned.
+    parallel : bool, default=False
+        Enable ``prange`` parallel loops.
+
+    Returns
+    -------
+    dispatcher : numba dispatcher or callable
+        The compiled function, or a decorator producing one.
+    """
+    options = dict(
+        cache=True,
+        nogil=True,
+        fastmath=set(FASTMATH),
+        # The default "python" model inserts a zero check before every division.
+        error_model="numpy",
+        parallel=parallel,
+    )
+    if func is None:
+        return numba.njit(**options)
+    return numba.njit(**options)(func)

@@ -1,0 +1,426 @@
+"""Compiled kernels: the loss, the three gradient algorithms and the SGD epochs.
+
+Every function here is compiled with numba and trusts its inputs: X is a
+C-contiguous float32 or float64 array, y holds 0/1 in X's dtype, ``sw`` is the
+sample weight array in X's dtype or an empty array meaning "all ones", and
+``order`` is an int64 index array or an empty array meaning "rows in order".
+Validation happens once, in :mod:`fastlr._validation`.
+
+The gradient kernels return *sums* over rows (not means) and add them into
+the caller's buffers, so that partial gradients over row slices (out-of-core
+chunks, Dask partitions) add up to the gradient over all rows.
+
+All kernels and their helpers live in this one file: numba's on-disk cache
+keys on the source file of the function it compiles, so a helper changed in
+another module would not invalidate it.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+# Rows per chunk of the parallel reduction. The chunking depends on the number
+# of rows only, never on the thread count, so results are reproducible.
+MIN_CHUNK_ROWS = 2048
+MAX_CHUNKS = 128
+
+# Elements of X per row block: a block is read from memory once for the
+# scores and again from L1/L2 for the gradient update.
+BLOCK_ELEMENTS = 4096
+MAX_BLOCK_ROWS = 256
+
+# Schedules, as scikit-learn's SGD defines them.
+CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
+
+
+def n_chunks_for(n_rows):
+    """Number of row chunks of the parallel reduction for ``n_rows`` rows.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of rows reduced.
+
+    Returns
+    -------
+    n_chunks : int
+        At least 1, at most ``MAX_CHUNKS``; a function of ``n_rows`` only.
+    """
+    return max(1, min(MAX_CHUNKS, -(-n_rows // MIN_CHUNK_ROWS)))
+
+
+@kernel
+def block_rows(n_features):
+    """Rows per block so that one block of X stays in the L1/L2 cache."""
+    return max(8, min(MAX_BLOCK_ROWS, BLOCK_ELEMENTS // max(n_features, 1)))
+
+
+# --------------------------------------------------------------------------
+# Scalar loss: one exp per sample serves the sigmoid and the loss.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def sigmoid_and_log1pexp(z, one, with_loss):
+    """Return ``(sigmoid(z), log(1 + exp(z)))`` without overflow.
+
+    Both use ``e = exp(-|z|)``, which lies in (0, 1] for every finite ``z``.
+    The second value is only computed when ``with_loss`` is true (it is 0
+    otherwise): ``log1p`` costs as much as the ``exp``.
+    """
+    e = np.exp(-abs(z))
+    inv = one / (one + e)
+    prob = inv if z >= 0 else e * inv
+    softplus = one - one
+    if with_loss:
+        softplus = np.log1p(e)
+        if z > 0:
+            softplus += z
+    return prob, softplus
+
+
+@kernel
+def residual_and_loss(z, y, one, with_loss):
+    """Residual ``sigmoid(z) - y`` and log-loss ``log(1 + exp(z)) - y z``."""
+    prob, softplus = sigmoid_and_log1pexp(z, one, with_loss)
+    loss = softplus - y * z if with_loss else one - one
+    return prob - y, loss
+
+
+@kernel
+def sigmoid_array(z, out):
+    """Stable elementwise sigmoid of ``z`` into ``out``."""
+    one = z.dtype.type(1)
+    for i in range(z.shape[0]):
+        out[i], _ = sigmoid_and_log1pexp(z[i], one, False)
+    return out
+
+
+@kernel
+def log1pexp_array(z, out):
+    """Stable elementwise ``log(1 + exp(z))`` of ``z`` into ``out``."""
+    one = z.dtype.type(1)
+    for i in range(z.shape[0]):
+        _, out[i] = sigmoid_and_log1pexp(z[i], one, True)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Gradient of the mean cross-entropy: the seed's two algorithms and the fused
+# parallel one. Each adds sum_i sw_i (a_i - y_i) x_i into grad_coef and
+# returns (sum_i sw_i (a_i - y_i), sum_i sw_i loss_i) as float64.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def loop_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
+    """Seed 002's per-example loop, compiled: one example at a time.
+
+    For each example: z = w.x + b, a = sigmoid(z), J += loss, dz = a - y,
+    dw += x dz, db += dz. The caller divides by the total weight.
+    """
+    n, d = X.shape
+    one = X.dtype.type(1)
+    has_sw = sw.shape[0] > 0
+    db = 0.0
+    cost = 0.0
+    for i in range(n):
+        z = intercept
+        for j in range(d):
+            z += coef[j] * X[i, j]
+        dz, loss = residual_and_loss(z, y[i], one, with_loss)
+        if has_sw:
+            dz *= sw[i]
+            loss *= sw[i]
+        for j in range(d):
+            grad_coef[j] += X[i, j] * dz
+        db += dz
+        cost += loss
+    return db, cost
+
+
+@kernel
+def batch_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
+    """Seed 002's vectorized algorithm, compiled: whole-array steps.
+
+    Z = X w + b over all rows, then A = sigmoid(Z) and dZ = A - Y, then
+    dw = X^T dZ: two passes over X and two temporaries of length n.
+    """
+    n, d = X.shape
+    one = X.dtype.type(1)
+    has_sw = sw.shape[0] > 0
+    scores = np.empty(n, X.dtype)
+    for i in range(n):
+        z = intercept
+        for j in range(d):
+            z += coef[j] * X[i, j]
+        scores[i] = z
+    residual = np.empty(n, X.dtype)
+    db = 0.0
+    cost = 0.0
+    for i in range(n):
+        dz, loss = residual_and_loss(scores[i], y[i], one, with_loss)
+        if has_sw:
+            dz *= sw[i]
+            loss *= sw[i]
+        residual[i] = dz
+        db += dz
+        cost += loss
+    for i in range(n):
+        dz = residual[i]
+        for j in range(d):
+            grad_coef[j] += X[i, j] * dz
+    return db, cost
+
+
+@kernel
+def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, scratch):
+    """Blocked gradient over rows ``order[start:stop]`` (or ``start:stop``).
+
+    Rows are taken in blocks small enough to stay in cache: the scores of a
+    block, then its residuals (the exp-bound part, in a tight loop), then the
+    update ``grad += r_i x_i`` re-reading the block from cache. ``scratch``
+    holds at least one block of scores.
+    """
+    d = X.shape[1]
+    one = X.dtype.type(1)
+    has_sw = sw.shape[0] > 0
+    has_order = order.shape[0] > 0
+    block = scratch.shape[0]
+    db = 0.0
+    cost = 0.0
+    for b0 in range(start, stop, block):
+        b1 = min(b0 + block, stop)
+        for k in range(b0, b1):
+            i = order[k] if has_order else k
+            z = intercept
+            for j in range(d):
+                z += coef[j] * X[i, j]
+            scratch[k - b0] = z
+        for k in range(b0, b1):
+            i = order[k] if has_order else k
+            dz, loss = residual_and_loss(scratch[k - b0], y[i], one, with_loss)
+            if has_sw:
+                dz *= sw[i]
+                loss *= sw[i]
+            scratch[k - b0] = dz
+            db += dz
+            cost += loss
+        for k in range(b0, b1):
+            i = order[k] if has_order else k
+            dz = scratch[k - b0]
+            for j in range(d):
+                grad_coef[j] += X[i, j] * dz
+    return db, cost
+
+
+@kernel(parallel=True)
+def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
+    """One parallel pass over X: gradient sums and, when asked, the loss sum.
+
+    ``prange`` runs over ``n_chunks`` fixed row chunks, each with a private
+    accumulator; the partials are then added in chunk order. The result is
+    therefore bitwise identical for any number of threads.
+    """
+    n, d = X.shape
+    chunk = -(-n // n_chunks)
+    block = block_rows(d)
+    partial = np.zeros((n_chunks, d), X.dtype)
+    partial_db = np.zeros(n_chunks)
+    partial_cost = np.zeros(n_chunks)
+    no_order = np.empty(0, np.int64)
+    for c in prange(n_chunks):
+        scratch = np.empty(block, X.dtype)
+        start = min(c * chunk, n)
+        stop = min(start + chunk, n)
+        db, cost = rows_gradient(
+            X, y, sw, no_order, start, stop, coef, intercept, with_loss, partial[c], scratch
+        )
+        partial_db[c] = db
+        partial_cost[c] = cost
+    db = 0.0
+    cost = 0.0
+    for c in range(n_chunks):
+        for j in range(d):
+            grad_coef[j] += partial[c, j]
+        db += partial_db[c]
+        cost += partial_cost[c]
+    return db, cost
+
+
+@kernel(parallel=True)
+def gram_matvec(X, v, v0, n_chunks, out):
+    """Add ``A^T A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
+
+    Used by the power iteration that sets gradient descent's step size.
+    """
+    n, d = X.shape
+    chunk = -(-n // n_chunks)
+    partial = np.zeros((n_chunks, d + 1), X.dtype)
+    for c in prange(n_chunks):
+        start = min(c * chunk, n)
+        stop = min(start + chunk, n)
+        for i in range(start, stop):
+            z = v0
+            for j in range(d):
+                z += v[j] * X[i, j]
+            for j in range(d):
+                partial[c, j] += z * X[i, j]
+            partial[c, d] += z
+    for c in range(n_chunks):
+        for j in range(d + 1):
+            out[j] += partial[c, j]
+    return out
+
+
+@kernel
+def read_sum(X):
+    """Sum of X in one pass: the memory-bandwidth baseline of the benchmarks."""
+    n, d = X.shape
+    total = X.dtype.type(0)
+    for i in range(n):
+        for j in range(d):
+            total += X[i, j]
+    return total
+
+
+@kernel(parallel=True)
+def read_sum_parallel(X, n_chunks):
+    """Parallel one-pass sum of X, chunked like :func:`fused_gradient`."""
+    n, d = X.shape
+    chunk = -(-n // n_chunks)
+    partial = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        start = min(c * chunk, n)
+        stop = min(start + chunk, n)
+        total = X.dtype.type(0)
+        for i in range(start, stop):
+            for j in range(d):
+                total += X[i, j]
+        partial[c] = total
+    return partial.sum()
+
+
+# --------------------------------------------------------------------------
+# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def learning_rate(schedule, t, eta0, power_t, alpha, t0):
+    """Step size at update ``t`` (counted from 1), as scikit-learn's SGD."""
+    if schedule == OPTIMAL:
+        return 1.0 / (alpha * (t0 + t - 1.0))
+    if schedule == INVSCALING:
+        return eta0 / t**power_t
+    return eta0
+
+
+@kernel
+def sgd_epoch(X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, rate, t):
+    """One epoch of per-example SGD (seed 000's rule) with an L2 penalty.
+
+    For each example in ``order``: w <- (1 - eta alpha) w - eta sw (a - y) x and
+    b <- b - eta sw (a - y). The shrinkage is kept as a scalar factor of w
+    (scikit-learn's weight-scaling trick) so the penalty costs O(1) per sample.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (n_features,)
+        Updated in place.
+    intercept : ndarray of shape (1,)
+        Updated in place.
+    rate : ndarray of shape (3,)
+        ``(eta0, power_t, t0)`` of the schedule.
+    t : float
+        Number of updates made before this epoch, plus one.
+
+    Returns
+    -------
+    sum_loss : float
+        Sum over the epoch of each example's weighted loss before its update.
+    t : float
+        The update counter after the epoch.
+    """
+    d = X.shape[1]
+    one = X.dtype.type(1)
+    has_sw = sw.shape[0] > 0
+    wscale = 1.0
+    b = intercept[0]
+    sum_loss = 0.0
+    for k in range(order.shape[0]):
+        i = order[k]
+        z = X.dtype.type(0)
+        for j in range(d):
+            z += coef[j] * X[i, j]
+        z = X.dtype.type(wscale) * z + b
+        dz, loss = residual_and_loss(z, y[i], one, True)
+        if has_sw:
+            dz *= sw[i]
+            loss *= sw[i]
+        sum_loss += loss
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        if alpha > 0.0:
+            wscale *= max(0.0, 1.0 - eta * alpha)
+            if wscale < 1e-9:
+                _rescale(coef, wscale)
+                wscale = 1.0
+        step = X.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
+        for j in range(d):
+            coef[j] -= step * X[i, j]
+        if fit_intercept:
+            b -= X.dtype.type(eta) * dz
+        t += 1.0
+    _rescale(coef, wscale)
+    intercept[0] = b
+    return sum_loss, t
+
+
+@kernel
+def _rescale(coef, wscale):
+    """Fold the scalar weight factor back into ``coef``."""
+    factor = coef.dtype.type(wscale)
+    for j in range(coef.shape[0]):
+        coef[j] *= factor
+
+
+@kernel
+def minibatch_epoch(
+    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, schedule, rate, t
+):
+    """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``.
+
+    Each batch takes one step along its mean gradient plus ``alpha * w``; the
+    schedule's ``t`` counts batches. Arguments and returns as
+    :func:`sgd_epoch`; the loss of each batch is taken before its step.
+    """
+    n, d = X.shape
+    grad = np.empty(d, X.dtype)
+    scratch = np.empty(block_rows(d), X.dtype)
+    has_sw = sw.shape[0] > 0
+    sum_loss = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        grad[:] = 0
+        db, cost = rows_gradient(
+            X, y, sw, order, start, stop, coef, intercept[0], True, grad, scratch
+        )
+        sum_loss += cost
+        weight = 0.0
+        if has_sw:
+            for k in range(start, stop):
+                weight += sw[order[k]]
+        else:
+            weight = stop - start
+        if weight <= 0.0:
+            continue
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        scale = X.dtype.type(eta / weight)
+        shrink = X.dtype.type(eta * alpha)
+        for j in range(d):
+            coef[j] -= scale * grad[j] + shrink * coef[j]
+        if fit_intercept:
+            intercept[0] -= X.dtype.type(eta * db / weight)
+        t += 1.0
+    return sum_loss, t

@@ -1,0 +1,282 @@
+"""The four training loops: gd, sgd, minibatch and lbfgs.
+
+Each driver takes an :class:`~fastlr._gradient.Objective` (validated data and
+penalty) and a :class:`SolverOptions`. Python runs once per epoch (or per
+L-BFGS iteration); every pass over the samples is compiled.
+"""
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from . import _kernels
+
+SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
+SCHEDULES = {
+    "constant": _kernels.CONSTANT,
+    "invscaling": _kernels.INVSCALING,
+    "optimal": _kernels.OPTIMAL,
+}
+
+
+@dataclass
+class SolverOptions:
+    """Settings shared by the solvers (see ``LogisticRegression`` for each)."""
+
+    max_iter: int = 100
+    tol: float | None = 1e-4
+    n_iter_no_change: int = 5
+    learning_rate: str = "auto"
+    eta0: float = 0.01
+    power_t: float = 0.5
+    batch_size: int = 256
+    shuffle: bool = True
+    random_state: object = None
+    verbose: int = 0
+
+
+@dataclass
+class SolverResult:
+    """Trained parameters, the epochs run and the per-epoch history."""
+
+    coef: np.ndarray
+    intercept: float
+    n_iter: int
+    loss: list = field(default_factory=list)
+    elapsed: list = field(default_factory=list)
+
+
+class _History:
+    """Per-epoch objective and wall time, the stopping rule and verbose output."""
+
+    def __init__(self, solver, options, n_samples):
+        self.solver = solver
+        self.options = options
+        self.n_samples = n_samples
+        self.loss, self.elapsed = [], []
+        self.best = np.inf
+        self.no_improvement = 0
+        self.start = time.perf_counter()
+
+    def record(self, loss):
+        """Record one epoch; return True when the stopping rule is met.
+
+        As scikit-learn's SGD: stop after ``n_iter_no_change`` consecutive epochs
+        whose loss is not below the best loss minus ``tol``.
+        """
+        now = time.perf_counter() - self.start
+        self.loss.append(float(loss))
+        self.elapsed.append(now)
+        if self.options.verbose:
+            rate = self.n_samples * len(self.loss) / max(now, 1e-12)
+            print(
+                f"[{self.solver}] epoch {len(self.loss)}: loss {loss:.6g}, "
+                f"{rate:,.0f} samples/s, {now:.3f} s"
+            )
+        tol = self.options.tol
+        if tol is None:
+            return False
+        if loss > self.best - tol:
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        self.best = min(self.best, loss)
+        return self.no_improvement >= self.options.n_iter_no_change
+
+    def result(self, coef, intercept, n_iter):
+        return SolverResult(coef, float(intercept), n_iter, self.loss, self.elapsed)
+
+
+def _warn_max_iter(solver, options, advice):
+    warnings.warn(
+        f"The {solver} solver stopped at max_iter={options.max_iter} before its loss "
+        f"changed by less than tol={options.tol} for {options.n_iter_no_change} epochs. "
+        f"Increase max_iter, or raise tol; {advice}",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+
+
+def _initial(objective, coef0, intercept0):
+    dtype = objective.X.dtype
+    n_features = objective.X.shape[1]
+    coef = np.zeros(n_features, dtype) if coef0 is None else np.array(coef0, dtype=dtype)
+    intercept = 0.0 if intercept0 is None or not objective.fit_intercept else float(intercept0)
+    return coef, intercept
+
+
+def solve(objective, solver, options, coef0=None, intercept0=None):
+    """Minimize ``objective`` with ``solver``, starting from ``coef0``/``intercept0``.
+
+    Returns
+    -------
+    result : SolverResult
+    """
+    coef, intercept = _initial(objective, coef0, intercept0)
+    drivers = {"lbfgs": _lbfgs, "gd": _gd, "sgd": _stochastic, "minibatch": _stochastic}
+    return drivers[solver](objective, solver, options, coef, intercept)
+
+
+def lipschitz_constant(objective, n_power_iter=20, rtol=1e-3):
+    """Upper estimate of the gradient's Lipschitz constant, by power iteration.
+
+    The Hessian is at most ``max(sw) / (4 S) A^T A + alpha I`` with ``A = [X, 1]``
+    (``A = X`` without intercept); the largest eigenvalue of ``A^T A`` comes from
+    a few compiled passes over X.
+    """
+    X = objective.X
+    n, d = X.shape
+    n_chunks = _kernels.n_chunks_for(n)
+    v = np.random.default_rng(0).standard_normal(d + 1).astype(X.dtype)
+    if not objective.fit_intercept:
+        v[d] = 0
+    v /= np.linalg.norm(v)
+    eig = 0.0
+    for _ in range(n_power_iter):
+        u = np.zeros(d + 1, dtype=X.dtype)
+        _kernels.gram_matvec(X, v[:d], v[d], n_chunks, u)
+        if not objective.fit_intercept:
+            u[d] = 0
+        new_eig = float(np.linalg.norm(u))
+        if new_eig == 0.0:
+            break
+        v = u / X.dtype.type(new_eig)
+        converged = abs(new_eig - eig) <= rtol * new_eig
+        eig = new_eig
+        if converged:
+            break
+    max_weight = float(objective.sw.max()) if objective.sw.shape[0] else 1.0
+    return 0.25 * max_weight * eig / objective.total_weight + objective.alpha
+
+
+def _gd(objective, solver, options, coef, intercept):
+    """Full-batch gradient descent on the fused parallel gradient."""
+    dtype = objective.X.dtype
+    if options.learning_rate == "auto":
+        schedule, eta0 = _kernels.CONSTANT, 1.0 / lipschitz_constant(objective)
+    else:
+        schedule, eta0 = _schedule(options, objective.alpha)
+    t0 = _optimal_t0(objective.alpha)
+    history = _History(solver, options, objective.X.shape[0])
+    for epoch in range(1, options.max_iter + 1):
+        value, grad, grad_b = objective(coef, intercept)
+        eta = _kernels.learning_rate(schedule, float(epoch), eta0, options.power_t,
+                                     objective.alpha, t0)
+        coef -= dtype.type(eta) * grad
+        intercept -= eta * grad_b
+        if history.record(value):
+            return history.result(coef, intercept, epoch)
+    _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
+    return history.result(coef, intercept, options.max_iter)
+
+
+def _schedule(options, alpha):
+    """Schedule code and eta0 for the stochastic solvers."""
+    name = options.learning_rate
+    if name == "auto":
+        name = "optimal" if alpha > 0 else "invscaling"
+    if name == "optimal" and alpha <= 0:
+        raise ValueError(
+            "learning_rate='optimal' needs an L2 penalty (its step is 1 / (alpha t)); "
+            "with penalty=None use learning_rate='invscaling' or 'constant'."
+        )
+    return SCHEDULES[name], float(options.eta0)
+
+
+def _optimal_t0(alpha):
+    """Offset of the 'optimal' schedule, from Bottou's heuristic as in scikit-learn."""
+    if alpha <= 0:
+        return 1.0
+    typical_w = np.sqrt(1.0 / np.sqrt(alpha))
+    return 1.0 / (typical_w * alpha)
+
+
+def _stochastic(objective, solver, options, coef, intercept):
+    """Per-example SGD or mini-batch SGD, one compiled call per epoch."""
+    X, y, sw = objective.X, objective.y, objective.sw
+    n = X.shape[0]
+    schedule, eta0 = _schedule(options, objective.alpha)
+    rate = np.array([eta0, options.power_t, _optimal_t0(objective.alpha)])
+    rng = check_random_state(options.random_state)
+    intercept_buf = np.array([intercept], dtype=X.dtype)
+    t = 1.0
+    history = _History(solver, options, n)
+    order = np.arange(n, dtype=np.int64)
+    for epoch in range(1, options.max_iter + 1):
+        if options.shuffle:
+            rng.shuffle(order)
+        if solver == "sgd":
+            sum_loss, t = _kernels.sgd_epoch(
+                X, y, sw, order, coef, intercept_buf, objective.fit_intercept,
+                objective.alpha, schedule, rate, t,
+            )
+        else:
+            sum_loss, t = _kernels.minibatch_epoch(
+                X, y, sw, order, options.batch_size, coef, intercept_buf,
+                objective.fit_intercept, objective.alpha, schedule, rate, t,
+            )
+        if not np.all(np.isfinite(coef)):
+            raise FloatingPointError(
+                f"The {solver} solver diverged at epoch {epoch} (non-finite coefficients). "
+                f"Use a smaller eta0, learning_rate='optimal' with a penalty, or scale X."
+            )
+        penalty = 0.5 * objective.alpha * float(np.dot(coef, coef))
+        if history.record(sum_loss / objective.total_weight + penalty):
+            return history.result(coef, intercept_buf[0], epoch)
+    _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
+    return history.result(coef, intercept_buf[0], options.max_iter)
+
+
+def _lbfgs(objective, solver, options, coef, intercept):
+    """scipy's L-BFGS-B, loss and gradient from one fused pass per evaluation."""
+    d = coef.shape[0]
+    dtype = objective.X.dtype
+    history = _History(solver, options, objective.X.shape[0])
+
+    def value_and_grad(params):
+        value, grad, grad_b = objective(params[:d].astype(dtype), params[d])
+        out = np.empty(d + 1)
+        out[:d] = grad
+        out[d] = grad_b
+        return value, out
+
+    def callback(intermediate_result):
+        history.record(intermediate_result.fun)
+
+    x0 = np.concatenate([coef.astype(np.float64), [intercept]])
+    result = scipy.optimize.minimize(
+        value_and_grad,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=callback,
+        options={
+            "maxiter": options.max_iter,
+            "maxls": 50,
+            "gtol": options.tol if options.tol is not None else 0.0,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    if result.status == 1:
+        warnings.warn(
+            f"The lbfgs solver stopped at max_iter={options.max_iter} before the gradient "
+            f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
+            f"sklearn.preprocessing.StandardScaler).",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    elif result.status != 0:
+        warnings.warn(
+            f"The lbfgs solver stopped early: {result.message}. Scale X (e.g. with "
+            f"sklearn.preprocessing.StandardScaler) or increase C's regularization.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    coef = result.x[:d].astype(dtype)
+    intercept = result.x[d] if objective.fit_intercept else 0.0
+    return history.result(coef, intercept, int(result.nit))
