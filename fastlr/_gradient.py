@@ -155,8 +155,13 @@ class Objective:
         dtype = self.X.dtype
         self._grad[:] = 0
         grad, db, cost = gradient_sums(
-            self.X, self.y, self.sw, coef, dtype.type(intercept),
-            with_loss=with_loss, out=self._grad,
+            self.X,
+            self.y,
+            self.sw,
+            coef,
+            dtype.type(intercept),
+            with_loss=with_loss,
+            out=self._grad,
         )
         grad /= dtype.type(self.total_weight)
         value = cost / self.total_weight

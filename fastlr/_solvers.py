@@ -93,6 +93,8 @@ class _History:
 
 
 def _warn_max_iter(solver, options, advice):
+    if options.tol is None:
+        return  # running max_iter epochs was asked for
     warnings.warn(
         f"The {solver} solver stopped at max_iter={options.max_iter} before its loss "
         f"changed by less than tol={options.tol} for {options.n_iter_no_change} epochs. "
@@ -165,8 +167,9 @@ def _gd(objective, solver, options, coef, intercept):
     history = _History(solver, options, objective.X.shape[0])
     for epoch in range(1, options.max_iter + 1):
         value, grad, grad_b = objective(coef, intercept)
-        eta = _kernels.learning_rate(schedule, float(epoch), eta0, options.power_t,
-                                     objective.alpha, t0)
+        eta = _kernels.learning_rate(
+            schedule, float(epoch), eta0, options.power_t, objective.alpha, t0
+        )
         coef -= dtype.type(eta) * grad
         intercept -= eta * grad_b
         if history.record(value):
@@ -212,13 +215,32 @@ def _stochastic(objective, solver, options, coef, intercept):
             rng.shuffle(order)
         if solver == "sgd":
             sum_loss, t = _kernels.sgd_epoch(
-                X, y, sw, order, coef, intercept_buf, objective.fit_intercept,
-                objective.alpha, schedule, rate, t,
+                X,
+                y,
+                sw,
+                order,
+                coef,
+                intercept_buf,
+                objective.fit_intercept,
+                objective.alpha,
+                schedule,
+                rate,
+                t,
             )
         else:
             sum_loss, t = _kernels.minibatch_epoch(
-                X, y, sw, order, options.batch_size, coef, intercept_buf,
-                objective.fit_intercept, objective.alpha, schedule, rate, t,
+                X,
+                y,
+                sw,
+                order,
+                options.batch_size,
+                coef,
+                intercept_buf,
+                objective.fit_intercept,
+                objective.alpha,
+                schedule,
+                rate,
+                t,
             )
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError(
