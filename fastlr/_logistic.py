@@ -1,6 +1,7 @@
 """``LogisticRegression``: a thin scikit-learn estimator over the solvers."""
 
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -93,7 +94,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     0.989
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "solver": [StrOptions(set(SOLVERS))],
         "penalty": [StrOptions({"l2"}), None],
         "C": [Interval(Real, 0, None, closed="neither")],
