@@ -11,7 +11,7 @@ import numba
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 
-def kernel(func=None, *, parallel=False):
+def kernel(func=None, *, parallel=False, exact=False):
     """Compile ``func`` in nopython mode with fastlr's options.
 
     Parameters
@@ -20,6 +20,9 @@ def kernel(func=None, *, parallel=False):
         The Python function to compile. When omitted, a decorator is returned.
     parallel : bool, default=False
         Enable ``prange`` parallel loops.
+    exact : bool, default=False
+        Compile without fastmath, for code whose rounding is part of its
+        correctness (reassociation would simplify ``(1 + e) - 1`` to ``e``).
 
     Returns
     -------
@@ -29,7 +32,7 @@ def kernel(func=None, *, parallel=False):
     options = dict(
         cache=True,
         nogil=True,
-        fastmath=set(FASTMATH),
+        fastmath=False if exact else set(FASTMATH),
         # The default "python" model inserts a zero check before every division.
         error_model="numpy",
         parallel=parallel,

@@ -50,7 +50,7 @@ def n_chunks_for(n_rows):
 # --------------------------------------------------------------------------
 
 
-@kernel
+@kernel(exact=True)
 def sigmoid_and_log1pexp(z, one, with_loss):
     """Return ``(sigmoid(z), log(1 + exp(z)))`` without overflow.
 

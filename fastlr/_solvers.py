@@ -159,10 +159,7 @@ def lipschitz_constant(objective, n_power_iter=20, rtol=1e-3):
 def _gd(objective, solver, options, coef, intercept):
     """Full-batch gradient descent on the fused parallel gradient."""
     dtype = objective.X.dtype
-    if options.learning_rate == "auto":
-        schedule, eta0 = _kernels.CONSTANT, 1.0 / lipschitz_constant(objective)
-    else:
-        schedule, eta0 = _schedule(options, objective.alpha)
+    schedule, eta0 = _schedule(options, objective, solver)
     t0 = _optimal_t0(objective.alpha)
     history = _History(solver, options, objective.X.shape[0])
     for epoch in range(1, options.max_iter + 1):
@@ -178,9 +175,17 @@ def _gd(objective, solver, options, coef, intercept):
     return history.result(coef, intercept, options.max_iter)
 
 
-def _schedule(options, alpha):
-    """Schedule code and eta0 for the stochastic solvers."""
+def _schedule(options, objective, solver):
+    """Schedule code and eta0 of ``solver`` for ``options.learning_rate``.
+
+    "auto" is a constant ``1 / L`` step for gd and minibatch (the batch-gradient
+    step that cannot diverge), and sgd's per-sample "optimal" schedule (or
+    "invscaling" without a penalty) for sgd.
+    """
     name = options.learning_rate
+    alpha = objective.alpha
+    if name == "auto" and solver in ("gd", "minibatch"):
+        return _kernels.CONSTANT, 1.0 / lipschitz_constant(objective)
     if name == "auto":
         name = "optimal" if alpha > 0 else "invscaling"
     if name == "optimal" and alpha <= 0:
@@ -203,7 +208,7 @@ def _stochastic(objective, solver, options, coef, intercept):
     """Per-example SGD or mini-batch SGD, one compiled call per epoch."""
     X, y, sw = objective.X, objective.y, objective.sw
     n = X.shape[0]
-    schedule, eta0 = _schedule(options, objective.alpha)
+    schedule, eta0 = _schedule(options, objective, solver)
     rate = np.array([eta0, options.power_t, _optimal_t0(objective.alpha)])
     rng = check_random_state(options.random_state)
     intercept_buf = np.array([intercept], dtype=X.dtype)
@@ -285,20 +290,25 @@ def _lbfgs(objective, solver, options, coef, intercept):
         },
     )
     if result.status == 1:
-        warnings.warn(
-            f"The lbfgs solver stopped at max_iter={options.max_iter} before the gradient "
-            f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
-            f"sklearn.preprocessing.StandardScaler).",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        if options.tol is not None:
+            _warn_lbfgs_max_iter(options)
     elif result.status != 0:
         warnings.warn(
             f"The lbfgs solver stopped early: {result.message}. Scale X (e.g. with "
-            f"sklearn.preprocessing.StandardScaler) or increase C's regularization.",
+            f"sklearn.preprocessing.StandardScaler) or decrease C (stronger regularization).",
             ConvergenceWarning,
             stacklevel=3,
         )
     coef = result.x[:d].astype(dtype)
     intercept = result.x[d] if objective.fit_intercept else 0.0
     return history.result(coef, intercept, int(result.nit))
+
+
+def _warn_lbfgs_max_iter(options):
+    warnings.warn(
+        f"The lbfgs solver stopped at max_iter={options.max_iter} before the gradient "
+        f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
+        f"sklearn.preprocessing.StandardScaler).",
+        ConvergenceWarning,
+        stacklevel=5,
+    )

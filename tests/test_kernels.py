@@ -1,0 +1,212 @@
+"""Compiled kernels against the seed references and finite differences.
+
+Tolerances: float64 results are compared at 1e-10 relative (the sums run in a
+different order than NumPy's, so a few ulps per term, far below that). float32
+kernels accumulate in float32: with n ~ 1e3 terms the rounding error is about
+sqrt(n) * 6e-8 ~ 2e-6 relative, so 1e-4 leaves a wide, principled margin.
+"""
+
+import numpy as np
+import pytest
+
+import fastlr
+from fastlr import _kernels, reference
+from fastlr._gradient import gradient_sums
+from fastlr._threads import numba_threads
+
+METHODS = ("loop", "vectorized", "parallel")
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def make_problem(n=500, d=7, scale=1.0, dtype=np.float64, seed=0):
+    """Random binary problem with scores of magnitude ~``scale``."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (rng.random(n) < 0.4).astype(float)
+    coef = rng.standard_normal(d) * scale / np.sqrt(d)
+    return X.astype(dtype), y, coef.astype(dtype), 0.3 * scale
+
+
+def loss64(X, y, coef, intercept):
+    """Mean cross-entropy in float64 (the reference's stable formula)."""
+    return reference.numpy_gradient(X.astype(float), y, coef.astype(float), intercept)[2]
+
+
+def assert_close(actual, expected, rtol):
+    """Relative closeness of a vector measured against its norm."""
+    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
+    scale = max(np.linalg.norm(expected), 1e-300)
+    assert np.linalg.norm(actual - expected) <= rtol * scale
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_matches_numpy_reference(method, dtype):
+    X, y, coef, b = make_problem(dtype=dtype)
+    g, g0, loss = fastlr.gradient(X, y, coef, b, method=method)
+    rg, rg0, rloss = reference.numpy_gradient(X.astype(float), y, coef.astype(float), b)
+    assert g.dtype == dtype and g0.dtype == dtype and loss.dtype == dtype
+    assert_close(g, rg, RTOL[dtype])
+    assert g0 == pytest.approx(rg0, rel=RTOL[dtype])
+    assert loss == pytest.approx(rloss, rel=RTOL[dtype])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gradient_matches_central_finite_differences(method):
+    X, y, coef, b = make_problem(n=300, d=5)
+    g, g0, _ = fastlr.gradient(X, y, coef, b, method=method)
+    # Central differences: truncation error ~h^2 * f''' ~ 1e-10, rounding
+    # ~eps / h ~ 1e-11, so 1e-8 relative is a safe bound on their sum.
+    h = 1e-5
+    fd = np.empty(coef.shape[0])
+    for j in range(coef.shape[0]):
+        step = np.zeros_like(coef)
+        step[j] = h
+        fd[j] = (loss64(X, y, coef + step, b) - loss64(X, y, coef - step, b)) / (2 * h)
+    fd0 = (loss64(X, y, coef, b + h) - loss64(X, y, coef, b - h)) / (2 * h)
+    assert_close(g, fd, 1e-8)
+    assert g0 == pytest.approx(fd0, rel=1e-8, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", METHODS)
+def test_extreme_scores_stay_finite_and_exact(method, dtype):
+    """|z| up to 1e4: sigmoid saturates, the loss grows linearly, nothing overflows."""
+    X, y, coef, _ = make_problem(n=200, d=4, dtype=dtype)
+    X[:, 0] = np.linspace(-1, 1, 200, dtype=dtype)
+    coef = np.array([1e4, 0.0, 0.0, 0.0], dtype=dtype)
+    g, g0, loss = fastlr.gradient(X, y, coef, 0.0, method=method)
+    assert np.all(np.isfinite(g)) and np.isfinite(g0) and np.isfinite(loss)
+    rg, rg0, rloss = reference.numpy_gradient(X.astype(float), y, coef.astype(float), 0.0)
+    assert_close(g, rg, RTOL[dtype])
+    assert loss == pytest.approx(rloss, rel=RTOL[dtype])
+    assert loss > 1000  # misclassified points at |z| ~ 1e4 cost ~|z| each
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scalar_sigmoid_and_softplus_at_extremes(dtype):
+    z = np.array([-1e4, -800, -100, -30, -1, 0, 1, 30, 100, 800, 1e4], dtype=dtype)
+    prob = _kernels.sigmoid_array(z, np.empty_like(z))
+    softplus = _kernels.log1pexp_array(z, np.empty_like(z))
+    assert prob.dtype == dtype and softplus.dtype == dtype
+    z64 = z.astype(float)
+    # Below the smallest normal number a dtype holds only subnormals, whose
+    # relative precision is lost by representation alone.
+    tiny = np.finfo(dtype).tiny
+    np.testing.assert_allclose(prob, reference.numpy_sigmoid(z64), rtol=RTOL[dtype], atol=tiny)
+    np.testing.assert_allclose(softplus, np.logaddexp(0, z64), rtol=RTOL[dtype], atol=tiny)
+
+
+def test_parallel_gradient_is_bitwise_reproducible_across_calls_and_threads():
+    X, y, coef, b = make_problem(n=20_000, d=33)
+    assert _kernels.n_chunks_for(X.shape[0]) > 2
+    results = []
+    for n_jobs in (1, 2, 1, 2):
+        with numba_threads(n_jobs):
+            results.append(fastlr.gradient(X, y, coef, b, method="parallel"))
+    for g, g0, loss in results[1:]:
+        assert np.array_equal(g, results[0][0])
+        assert g0 == results[0][1] and loss == results[0][2]
+
+
+def test_gradient_sums_on_row_slices_add_up_to_the_full_gradient():
+    X, y, coef, b = make_problem(n=3000, d=6)
+    sw = np.empty(0)
+    full, full_b, full_loss = gradient_sums(X, y, sw, coef, b)
+    out = np.zeros(6)
+    total_b = total_loss = 0.0
+    for rows in np.array_split(np.arange(3000), 4):
+        _, db, cost = gradient_sums(X[rows], y[rows], sw, coef, b, out=out)
+        total_b += db
+        total_loss += cost
+    assert_close(out, full, 1e-12)
+    assert total_b == pytest.approx(full_b, rel=1e-12)
+    assert total_loss == pytest.approx(full_loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_integer_sample_weights_equal_repeated_rows(method):
+    X, y, coef, b = make_problem(n=100, d=4)
+    weights = np.random.default_rng(1).integers(0, 4, size=100)
+    weights[0] = 1
+    g, g0, loss = fastlr.gradient(X, y, coef, b, method=method, sample_weight=weights)
+    rows = np.repeat(np.arange(100), weights)
+    rg, rg0, rloss = reference.numpy_gradient(X[rows], y[rows], coef, b)
+    assert_close(g, rg, 1e-10)
+    assert g0 == pytest.approx(rg0, rel=1e-10)
+    assert loss == pytest.approx(rloss, rel=1e-10)
+
+
+def test_float32_input_is_computed_in_float32():
+    X, y, coef, b = make_problem(dtype=np.float32)
+    g, g0, loss = fastlr.gradient(X, y.astype(np.float32), coef, b)
+    assert (g.dtype, g0.dtype, loss.dtype) == (np.float32,) * 3
+    for method in METHODS:
+        signatures = {
+            "loop": _kernels.loop_gradient,
+            "vectorized": _kernels.batch_gradient,
+            "parallel": _kernels.fused_gradient,
+        }[method].signatures
+        fastlr.gradient(X, y, coef, b, method=method)
+        assert any(sig[0].dtype.name == "float32" for sig in signatures)
+
+
+def naive_sgd_epoch(X, y, order, coef, intercept, alpha, eta):
+    """Seed 000's per-example rule with an explicit L2 shrink, in plain Python."""
+    coef = coef.astype(float).copy()
+    for i in order:
+        a = reference.numpy_sigmoid(np.array(X[i] @ coef + intercept))
+        dz = float(a) - y[i]
+        coef = (1 - eta * alpha) * coef - eta * dz * X[i]
+        intercept -= eta * dz
+    return coef, intercept
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_sgd_epoch_matches_the_seed_update_rule(alpha):
+    """The weight-scaling trick gives the same iterates as shrinking w explicitly."""
+    X, y, coef, b = make_problem(n=60, d=5)
+    order = np.random.default_rng(2).permutation(60).astype(np.int64)
+    eta = 0.1
+    expected_coef, expected_b = naive_sgd_epoch(X, y, order, coef, b, alpha, eta)
+    coef_k, b_k = coef.copy(), np.array([b])
+    rate = np.array([eta, 0.5, 1.0])
+    _, t = _kernels.sgd_epoch(
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, _kernels.CONSTANT, rate, 1.0
+    )
+    assert t == 61.0
+    np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-12, atol=1e-14)
+    assert b_k[0] == pytest.approx(expected_b, rel=1e-12)
+
+
+def test_minibatch_epoch_with_one_batch_is_one_gradient_step():
+    X, y, coef, b = make_problem(n=80, d=5)
+    alpha, eta = 0.01, 0.3
+    rg, rg0, _ = reference.numpy_gradient(X, y, coef, b)
+    coef_k, b_k = coef.copy(), np.array([b])
+    order = np.arange(80, dtype=np.int64)
+    rate = np.array([eta, 0.5, 1.0])
+    _kernels.minibatch_epoch(
+        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, _kernels.CONSTANT, rate, 1.0
+    )
+    np.testing.assert_allclose(coef_k, coef - eta * (rg + alpha * coef), rtol=1e-12)
+    assert b_k[0] == pytest.approx(b - eta * rg0, rel=1e-12)
+
+
+def test_schedules_follow_scikit_learn_definitions():
+    eta0, power_t, alpha, t0 = 0.5, 0.25, 0.01, 40.0
+    assert _kernels.learning_rate(_kernels.CONSTANT, 7.0, eta0, power_t, alpha, t0) == eta0
+    assert _kernels.learning_rate(_kernels.INVSCALING, 16.0, eta0, power_t, alpha, t0) == (
+        pytest.approx(eta0 / 2)
+    )
+    assert _kernels.learning_rate(_kernels.OPTIMAL, 11.0, eta0, power_t, alpha, t0) == (
+        pytest.approx(1 / (alpha * 50.0))
+    )
+
+
+def test_read_sum_kernels_sum_x():
+    X, *_ = make_problem(n=5000, d=9)
+    expected = X.sum()
+    assert _kernels.read_sum(X) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    n_chunks = _kernels.n_chunks_for(5000)
+    assert _kernels.read_sum_parallel(X, n_chunks) == pytest.approx(expected, rel=1e-12, abs=1e-9)
