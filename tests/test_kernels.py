@@ -79,6 +79,7 @@ def test_extreme_scores_stay_finite_and_exact(method, dtype):
     assert np.all(np.isfinite(g)) and np.isfinite(g0) and np.isfinite(loss)
     rg, rg0, rloss = reference.numpy_gradient(X.astype(float), y, coef.astype(float), 0.0)
     assert_close(g, rg, RTOL[dtype])
+    assert g0 == pytest.approx(rg0, rel=RTOL[dtype])
     assert loss == pytest.approx(rloss, rel=RTOL[dtype])
     assert loss > 1000  # misclassified points at |z| ~ 1e4 cost ~|z| each
 
