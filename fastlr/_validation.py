@@ -2,6 +2,7 @@
 
 import contextlib
 import numbers
+import re
 
 import numpy as np
 from sklearn.utils import check_array
@@ -40,15 +41,17 @@ def as_features(X, *, name="X"):
         )
 
 
-def validate_features(estimator, X, y=None, *, reset):
+def validate_features(estimator, X, y="no_validation", *, reset):
     """``as_features`` for an estimator: also records or checks ``n_features_in_``.
 
     Parameters
     ----------
     estimator : BaseEstimator
     X : array-like of shape (n_samples, n_features)
-    y : array-like of shape (n_samples,), optional
-        Checked for length and finiteness along with X when given.
+    y : array-like of shape (n_samples,) or None, optional
+        Checked for length and finiteness along with X when given; ``None``
+        (a ``fit`` called without targets) raises scikit-learn's "requires y"
+        error. Leave it out in prediction.
     reset : bool
         True in ``fit`` (record the features), False in prediction (check them).
 
@@ -58,32 +61,88 @@ def validate_features(estimator, X, y=None, *, reset):
     """
     _check_numeric_dtype(X, "X")
     kwargs = dict(dtype=list(FLOAT_DTYPES), order="C", reset=reset)
-    with _numeric_errors("X"):
-        if y is None:
+    if isinstance(y, str) and y == "no_validation":
+        with _numeric_errors("X"):
             return validate_data(estimator, X, **kwargs)
+    if y is not None:
+        _check_same_length(X, y, "y")
+    with _numeric_errors("X"):
         return validate_data(estimator, X, y, **kwargs)
 
 
-def _check_numeric_dtype(X, name):
-    dtype = getattr(X, "dtype", None)
-    if dtype is not None and dtype.kind in "OUSVc":
+def _n_rows(array):
+    """Number of rows of an array-like, or None when it has no length."""
+    shape = getattr(array, "shape", None)
+    if shape is not None:
+        return shape[0] if len(shape) else None
+    try:
+        return len(array)
+    except TypeError:
+        return None
+
+
+def _check_same_length(X, array, name):
+    """``check_length`` before conversion, for any array-like X and ``array``."""
+    n_samples, n_entries = _n_rows(X), _n_rows(array)
+    if n_samples is not None and n_entries is not None and n_samples != n_entries:
         raise ValueError(
-            f"{name} must hold real numbers, got an array of dtype {dtype}. "
-            f"Encode text or categorical columns as numbers before training."
+            f"X has {n_samples} rows but {name} has {n_entries} entries; "
+            f"pass one {name} value per row of X."
         )
 
 
+_ENCODE_ADVICE = "Encode text or categorical columns as numbers before training."
+
+
+def _check_numeric_dtype(X, name, advice=_ENCODE_ADVICE):
+    """Reject string and complex arrays early, with a message that says what to do.
+
+    Object arrays are left to the conversion: they may hold numbers (as a
+    pandas frame of mixed columns does); strings in them fail in
+    :func:`_numeric_errors`.
+    """
+    dtype = getattr(X, "dtype", None)
+    if not isinstance(dtype, np.dtype):
+        return
+    if dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {dtype}. "
+            f"Pass its real part ({name}.real) or its magnitude (np.abs({name}))."
+        )
+    if dtype.kind in "USV":
+        raise ValueError(f"{name} must hold real numbers, got an array of dtype {dtype}. {advice}")
+
+
+_NOT_FINITE = re.compile(r"Input (?:(\w+) )?contains (NaN|infinity)")
+_DATA_FIXES = {
+    "NaN": "Drop those rows or impute the values (e.g. with sklearn.impute.SimpleImputer).",
+    "infinity": "Drop or clip those values, or rescale the column.",
+}
+
+
 @contextlib.contextmanager
-def _numeric_errors(name):
-    """Turn numpy's "could not convert string to float" into a message that says what to do."""
+def _numeric_errors(name, advice=_ENCODE_ADVICE, finite_advice=None):
+    """Turn scikit-learn's conversion errors into messages that say what to do.
+
+    "could not convert string to float" gets the input's name and ``advice``;
+    "Input X contains NaN/infinity" gets ``finite_advice`` (by default, how to
+    clean a data set).
+    """
     try:
         yield
     except (TypeError, ValueError) as exc:
-        if "could not convert" in str(exc) or "float()" in str(exc):
-            raise ValueError(
-                f"{name} must hold real numbers; {exc}. "
-                f"Encode text or categorical columns as numbers before training."
-            ) from exc
+        text = str(exc)
+        if "could not convert" in text or "float()" in text:
+            # Keep the type: a TypeError (an unconvertible object) stays one.
+            error = TypeError if isinstance(exc, TypeError) else ValueError
+            raise error(f"{name} must hold real numbers; {text}. {advice}") from exc
+        found = _NOT_FINITE.search(text)
+        if found:
+            which, what = found.group(1) or name, found.group(2)
+            problem = "NaN" if what == "NaN" else "infinity or a value too large for its dtype"
+            fix = finite_advice or _DATA_FIXES[what]
+            message = f"{which} contains {problem}; fastlr needs finite numbers. {fix}"
+            raise ValueError(message) from exc
         raise
 
 
@@ -103,16 +162,20 @@ def as_binary_targets(y, n_samples, dtype):
     -------
     y : ndarray of shape (n_samples,)
     """
-    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    with _numeric_errors("y", "Map the two classes to 0 and 1."):
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D with one target per row of X, got shape {y.shape}.")
     check_length(y, n_samples, "y")
     if y.dtype.kind not in "biuf":
-        raise ValueError(f"y must hold 0/1 numbers, got dtype {y.dtype}.")
+        raise ValueError(
+            f"y must hold 0/1 numbers, got dtype {y.dtype}. Map the two classes to 0 and 1 "
+            f"(LogisticRegression does this for any labels)."
+        )
     bad = (y != 0) & (y != 1)
     if bad.any():
         raise ValueError(
-            f"y must hold only 0 and 1 for the gradient, found {y[bad][0]!r}. "
+            f"y must hold only 0 and 1 for the gradient, found {y[bad][0].item()!r}. "
             f"Map the two classes to 0 and 1 (LogisticRegression does this for any labels)."
         )
     return np.ascontiguousarray(y, dtype=dtype)
@@ -149,12 +212,19 @@ def as_sample_weight(sample_weight, n_samples, dtype):
         return np.empty(0, dtype=dtype), float(n_samples)
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n_samples, sample_weight)
-    sw = check_array(sample_weight, ensure_2d=False, dtype=dtype, input_name="sample_weight")
+    _check_numeric_dtype(sample_weight, "sample_weight", "Pass one number per row of X.")
+    with _numeric_errors("sample_weight", "Pass one number per row of X."):
+        sw = check_array(sample_weight, ensure_2d=False, dtype=dtype, input_name="sample_weight")
     if sw.ndim != 1:
-        raise ValueError(f"sample_weight must be 1-D, got shape {sw.shape}.")
+        raise ValueError(
+            f"sample_weight must be 1-D with one weight per row of X, got shape {sw.shape}."
+        )
     check_length(sw, n_samples, "sample_weight")
     if (sw < 0).any():
-        raise ValueError("sample_weight must be non-negative; found a negative weight.")
+        raise ValueError(
+            f"sample_weight must be non-negative; found {sw[sw < 0][0].item()!r}. "
+            f"Use 0 to leave a sample out."
+        )
     total = float(sw.sum(dtype=np.float64))
     if total <= 0:
         raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
@@ -169,9 +239,12 @@ def as_coef(coef, n_features, dtype):
     if coef.ndim != 1 or coef.shape[0] != n_features:
         raise ValueError(
             f"coef must have one entry per feature of X: expected shape ({n_features},), "
-            f"got {coef.shape}."
+            f"got {coef.shape}. Pass a 1-D array of length {n_features}."
         )
-    coef = check_array(coef, ensure_2d=False, dtype=dtype, input_name="coef")
+    advice = "Pass one real coefficient per feature of X."
+    _check_numeric_dtype(coef, "coef", advice)
+    with _numeric_errors("coef", advice, finite_advice=advice):
+        coef = check_array(coef, ensure_2d=False, dtype=dtype, input_name="coef")
     return np.ascontiguousarray(coef)
 
 
@@ -179,10 +252,14 @@ def as_intercept(intercept, dtype):
     """Check a scalar intercept and return it as a ``dtype`` scalar."""
     value = np.asarray(intercept)
     if value.size != 1:
-        raise ValueError(f"intercept must be a scalar, got shape {value.shape}.")
+        raise ValueError(
+            f"intercept must be a scalar, got shape {value.shape}. Pass a single float."
+        )
     value = value.reshape(())
     if value.dtype.kind not in "biuf" or not np.isfinite(value):
-        raise ValueError(f"intercept must be a finite real number, got {intercept!r}.")
+        raise ValueError(
+            f"intercept must be a finite real number, got {intercept!r}. Pass a single float."
+        )
     return dtype.type(value)
 
 
