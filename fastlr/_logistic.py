@@ -190,6 +190,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.history_ = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     def _encode_labels(self, y):
         """Set ``classes_`` and return y as 0/1 (1 for ``classes_[1]``)."""
         check_classification_targets(y)
@@ -197,12 +202,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         n_classes = self.classes_.shape[0]
         if n_classes < 2:
             raise ValueError(
-                f"y has a single class ({self.classes_[0]!r}); logistic regression needs "
+                f"y has only one class ({self.classes_.tolist()[0]!r}); logistic regression needs "
                 f"samples of two classes. Check how y was built or sampled."
             )
         if n_classes > 2:
             raise ValueError(
-                f"fastlr.LogisticRegression is binary, but y has {n_classes} classes. "
+                f"Only binary classification is supported: y has {n_classes} classes. "
                 f"Train one model per class, e.g. with sklearn.multiclass.OneVsRestClassifier."
             )
         return y01
@@ -257,4 +262,5 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        return self.classes_[(self.decision_function(X) > 0).astype(np.intp)]
+        scores = self.decision_function(X)  # checks that the model is fitted first
+        return self.classes_[(scores > 0).astype(np.intp)]
