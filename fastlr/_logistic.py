@@ -46,9 +46,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     learning_rate : {"auto", "constant", "invscaling", "optimal"}, default="auto"
         Step-size schedule of gd/sgd/minibatch, as scikit-learn's SGD defines
         them (``t`` counts updates: samples for sgd, batches for minibatch,
-        epochs for gd). ``"auto"``: gd takes the constant step ``1 / L`` with
-        ``L`` the gradient's Lipschitz constant; sgd and minibatch take
-        ``"optimal"`` with a penalty and ``"invscaling"`` without.
+        epochs for gd). ``"auto"``: gd and minibatch take the constant step
+        ``1 / L`` with ``L`` the gradient's Lipschitz constant (estimated by a
+        few power-iteration passes over X); sgd takes ``"optimal"`` with a
+        penalty and ``"invscaling"`` without.
     eta0 : float, default=0.01
         Initial step of the ``"constant"`` and ``"invscaling"`` schedules.
     power_t : float, default=0.5
