@@ -1,0 +1,1 @@
+"""Benchmarks of fastlr: a pytest-benchmark suite and a report (``python -m benchmarks.report``)."""

@@ -1,0 +1,351 @@
+"""Shared infrastructure of the benchmarks: tiers, cases, data, timing, environment.
+
+The pytest-benchmark suite (``benchmarks/test_bench_*.py``) and the report
+(``python -m benchmarks.report``) measure the same cases on the same data;
+both take them from here and from :mod:`benchmarks._workloads`.
+"""
+
+import functools
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import sklearn
+
+from fastlr import reference
+
+DTYPES = ("float32", "float64")
+
+# Kernels of the gradient grid, and of the comparison with the plain-Python loop.
+GRID_KERNELS = ("numpy", "loop", "vectorized", "fused-1t", "fused-2t", "read-1t", "read-2t")
+LOOP_KERNELS = ("python_loop", "loop", "vectorized", "numpy", "fused-2t")
+SCALING_KERNELS = ("numpy", "fused-1t", "fused-2t")
+EPOCH_METHODS = (
+    "gd",
+    "sgd",
+    "minibatch-32",
+    "minibatch-256",
+    "minibatch-4096",
+    "numpy-gd",
+    "sklearn-sgd",
+)
+LBFGS_LIBRARIES = ("fastlr", "sklearn")
+FIT_SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
+
+LOOP_D = 100  # features of the plain-Python loop comparison
+SCALING_D = 10  # features of the time-against-n curve (bounds memory at n = 1e7)
+
+# Variables that change what BLAS or numba do; the report prints those set.
+ENV_VARS = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "NUMBA_CACHE_DIR",
+    "NUMBA_DISABLE_JIT",
+)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Problem sizes of one benchmark tier.
+
+    Parameters
+    ----------
+    name : str
+        ``"smoke"``, ``"quick"`` or ``"full"``.
+    grad_elements : int
+        ``n * d`` of each X of the gradient grid, so every point reads as many bytes.
+    grad_dims : tuple of int
+        Numbers of features of the gradient grid.
+    loop_n : int
+        Rows of the comparison with the plain-Python loop (``LOOP_D`` features).
+    train_shape : tuple of int
+        ``(n, d)`` of the training benchmarks.
+    scaling_ns : tuple of int
+        Numbers of rows of the time-against-n curve.
+    repeats : int
+        Timed repeats of each gradient measurement in the report (the best counts).
+    train_repeats : int
+        Timed repeats of each training measurement.
+    """
+
+    name: str
+    grad_elements: int
+    grad_dims: tuple
+    loop_n: int
+    train_shape: tuple
+    scaling_ns: tuple
+    repeats: int
+    train_repeats: int
+
+    def grad_n(self, d):
+        """Rows of the gradient grid's X with ``d`` features."""
+        return self.grad_elements // d
+
+    @property
+    def main_point(self):
+        """``(n, d)`` of the headline gradient comparison (n = 1e6, d = 100 in full)."""
+        return self.grad_n(100), 100
+
+
+TIERS = {
+    "smoke": Tier("smoke", 20_000, (10, 100, 1000), 500, (2_000, 10), (1_000, 10_000), 2, 1),
+    "quick": Tier(
+        "quick", 10_000_000, (10, 100, 1000), 10_000, (100_000, 100), (10**4, 10**5, 10**6), 5, 3
+    ),
+    "full": Tier(
+        "full",
+        100_000_000,
+        (10, 100, 1000),
+        10_000,
+        (1_000_000, 100),
+        (10**4, 10**5, 10**6, 10**7),
+        5,
+        3,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmarked point: what runs (``name``) on which data."""
+
+    name: str
+    n: int
+    d: int
+    dtype: str
+    group: str
+
+    @property
+    def id(self):
+        """Test id for pytest."""
+        return f"{self.name}-{self.n}x{self.d}-{self.dtype}"
+
+
+def _case(kind, name, n, d, dtype):
+    return Case(name, n, d, dtype, f"{kind}|n={n}|d={d}|{dtype}")
+
+
+def gradient_cases(tier):
+    """One gradient evaluation per kernel, dtype and d; plus the plain-Python loop point."""
+    grid = [
+        _case("gradient", kernel, tier.grad_n(d), d, dtype)
+        for dtype in DTYPES
+        for d in tier.grad_dims
+        for kernel in GRID_KERNELS
+    ]
+    loop = [_case("gradient", k, tier.loop_n, LOOP_D, "float64") for k in LOOP_KERNELS]
+    return list(dict.fromkeys(grid + loop))
+
+
+def scaling_cases(tier):
+    """Gradient time against n, grouped by kernel."""
+    return [
+        Case(kernel, n, SCALING_D, "float64", f"scaling|{kernel}|d={SCALING_D}|float64")
+        for n in tier.scaling_ns
+        for kernel in SCALING_KERNELS
+    ]
+
+
+def epoch_cases(tier):
+    """One training epoch of each method."""
+    return [
+        _case("epoch", method, *tier.train_shape, dtype)
+        for dtype in DTYPES
+        for method in EPOCH_METHODS
+    ]
+
+
+def optimum_cases(tier):
+    """lbfgs time to scikit-learn's optimum, float64."""
+    return [
+        _case("lbfgs-to-optimum", library, *tier.train_shape, "float64")
+        for library in LBFGS_LIBRARIES
+    ]
+
+
+def memory_cases(tier):
+    """Peak extra memory of ``fit`` for each solver and dtype."""
+    return [
+        _case("fit-memory", solver, *tier.train_shape, dtype)
+        for dtype in DTYPES
+        for solver in FIT_SOLVERS
+    ]
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def generate_data(n, d, dtype="float64", seed=0):
+    """A learnable binary problem: standard normal X, labels from a logistic model.
+
+    Parameters
+    ----------
+    n, d : int
+        Rows and features.
+    dtype : {"float32", "float64"}
+        dtype of X and y; X is generated in it directly (no float64 copy).
+    seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    X : ndarray of shape (n, d)
+        C-contiguous.
+    y : ndarray of shape (n,)
+        0/1 in X's dtype.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d), dtype=np.dtype(dtype))
+    true_coef = (rng.standard_normal(d) * (3 / np.sqrt(d))).astype(X.dtype)
+    prob = reference.numpy_sigmoid(X @ true_coef + X.dtype.type(0.5))
+    y = (rng.random(n) < prob).astype(X.dtype)
+    return X, y
+
+
+# The two most recent data sets stay in memory (1.8 GB at most in the full tier);
+# callers must not modify them.
+cached_data = functools.lru_cache(maxsize=2)(generate_data)
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    """Best time per call of one callable, and what its last call returned."""
+
+    seconds: float
+    result: object
+
+
+def time_interleaved(calls, repeats, min_time=0.05):
+    """Time callables side by side: every repeat runs each of them in turn.
+
+    Taking turns spreads the machine's slow phases over all callables, so their
+    ratios are fairer than from timing one after the other.
+
+    Parameters
+    ----------
+    calls : dict of str to callable
+        Zero-argument callables. The first call of each is an untimed warm-up
+        that also sets how many calls one repeat makes (enough for ``min_time``).
+    repeats : int
+        Timed repeats; the best one counts.
+    min_time : float
+        Seconds one repeat of a callable should last at least.
+
+    Returns
+    -------
+    timings : dict of str to Timing
+    """
+    results, number = {}, {}
+    for name, call in calls.items():
+        start = time.perf_counter()
+        results[name] = call()
+        elapsed = time.perf_counter() - start
+        number[name] = min(10_000, max(1, math.ceil(min_time / max(elapsed, 1e-7))))
+    best = dict.fromkeys(calls, math.inf)
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(number[name]):
+                results[name] = call()
+            best[name] = min(best[name], (time.perf_counter() - start) / number[name])
+    return {name: Timing(best[name], results[name]) for name in calls}
+
+
+# --------------------------------------------------------------------------
+# Environment
+# --------------------------------------------------------------------------
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _threading_layer():
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        return "not initialized"
+
+
+def environment_lines():
+    """Describe the machine, the libraries, the BLAS in use and the relevant env vars.
+
+    Call it after a parallel kernel and a BLAS call ran, so that numba's threading
+    layer and the BLAS libraries are loaded.
+
+    Returns
+    -------
+    lines : list of str
+    """
+    from threadpoolctl import threadpool_info
+
+    lines = [
+        f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores",
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"scikit-learn {sklearn.__version__}, numba {numba.__version__} "
+        f"(threading layer {_threading_layer()}, {numba.config.NUMBA_NUM_THREADS} threads)",
+    ]
+    for pool in threadpool_info():
+        lines.append(
+            f"{pool['user_api']}: {pool['internal_api']} {pool.get('version') or ''} "
+            f"({pool.get('architecture') or 'n/a'}), {pool['num_threads']} threads, "
+            f"{pool['filepath']}"
+        )
+    set_vars = [f"{var}={os.environ[var]}" for var in ENV_VARS if var in os.environ]
+    lines.append("environment: " + (", ".join(set_vars) or f"none of {', '.join(ENV_VARS)} set"))
+    return lines
+
+
+class CpuMonitor:
+    """How busy other processes kept the CPU since the monitor started (Linux only).
+
+    The benchmarks' ratios assume the cores are free: a parallel region waits
+    for its slowest thread, so another process on one of the two cores can make a
+    2-thread call slower than a 1-thread one.
+    """
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(field) for field in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait; steal counts
+        own = os.times()
+        own_cpu = own.user + own.system + own.children_user + own.children_system
+        return busy / os.sysconf("SC_CLK_TCK"), own_cpu, time.monotonic()
+
+    def other_cores(self):
+        """Average number of cores used by other processes (None where unknown)."""
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self._start, end, strict=True))
+        return max(0.0, (busy - own) / max(wall, 1e-9))
