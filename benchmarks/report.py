@@ -1,0 +1,651 @@
+"""Measure fastlr against its baselines and write a table of ratios with targets.
+
+Run from the repository root::
+
+    python -m benchmarks.report                 # quick tier, a few minutes
+    python -m benchmarks.report --tier full     # the issue's sizes (n = 1e6, d = 100), ~5 min
+    python -m benchmarks.report --out DIR       # default DIR: bench-out/
+
+Unset ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` for this command (the report
+prints them when set), and keep the machine otherwise idle: the report states
+how many cores other processes used while it ran.
+
+It writes ``DIR/report.md`` (also printed) and, when matplotlib is installed
+(``pip install fastlr[plot]``), ``DIR/throughput.png`` (GB/s of X read against
+the number of features, with the one-pass read bandwidth) and
+``DIR/scaling.png`` (gradient time against the number of rows).
+
+Every ratio compares times measured side by side in this run (the callables
+take turns, the best of several repeats counts), so it holds on a shared,
+noisy machine where absolute times do not. Each target row says PASS or MISS;
+"info" rows have no target.
+"""
+
+import argparse
+import datetime
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._common import (
+    DTYPES,
+    FIT_SOLVERS,
+    GRID_KERNELS,
+    LOOP_D,
+    LOOP_KERNELS,
+    SCALING_D,
+    SCALING_KERNELS,
+    TIERS,
+    CpuMonitor,
+    cached_data,
+    environment_lines,
+    time_interleaved,
+)
+from ._workloads import (
+    SGD_ALPHA,
+    TARGET_GAP,
+    cold_start,
+    epoch_call,
+    fit_peak_extra,
+    gradient_call,
+    lbfgs_call,
+    lbfgs_plan,
+    objective,
+    warm_up,
+)
+
+EXTRA_EPOCHS = 4  # per-epoch time = (fit of 1 + EXTRA_EPOCHS epochs - fit of 1) / EXTRA_EPOCHS
+EPOCH_REPORT_METHODS = ("gd", "sgd", "minibatch-32", "minibatch-256", "minibatch-4096")
+EPOCH_REPORT_METHODS += ("numpy-gd", "sklearn-sgd")
+MEMORY_TARGET_PCT = 10.0  # "no copy of X": a copy would add 100 %
+
+
+def log(message):
+    """Progress on stderr, so stdout holds the report only."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Measurements: each returns plain dicts of seconds (or bytes)
+# --------------------------------------------------------------------------
+
+
+def measure_gradient(tier):
+    """Best time of each grid kernel, per (dtype, d): ``{(dtype, d): {"n", "bytes", "times"}}``."""
+    grid = {}
+    for dtype in DTYPES:
+        for d in tier.grad_dims:
+            n = tier.grad_n(d)
+            log(f"gradient: {dtype}, n={n}, d={d}")
+            X, y = cached_data(n, d, dtype)
+            calls = {kernel: gradient_call(kernel, X, y) for kernel in GRID_KERNELS}
+            timings = time_interleaved(calls, tier.repeats)
+            times = {kernel: timing.seconds for kernel, timing in timings.items()}
+            grid[dtype, d] = {"n": n, "bytes": X.nbytes, "times": times}
+    return grid
+
+
+def measure_python_loop(tier):
+    """Best time of each ``LOOP_KERNELS`` kernel at ``(loop_n, LOOP_D)``, float64."""
+    log(f"python loop: n={tier.loop_n}, d={LOOP_D}")
+    X, y = cached_data(tier.loop_n, LOOP_D, "float64")
+    calls = {kernel: gradient_call(kernel, X, y) for kernel in LOOP_KERNELS}
+    timings = time_interleaved(calls, min(tier.repeats, 3))
+    return {kernel: timing.seconds for kernel, timing in timings.items()}
+
+
+def measure_scaling(tier):
+    """Best time of each scaling kernel against n: ``{n: {kernel: seconds}}``."""
+    scaling = {}
+    for n in tier.scaling_ns:
+        log(f"scaling: n={n}, d={SCALING_D}")
+        X, y = cached_data(n, SCALING_D, "float64")
+        calls = {kernel: gradient_call(kernel, X, y) for kernel in SCALING_KERNELS}
+        timings = time_interleaved(calls, tier.repeats)
+        scaling[n] = {kernel: timing.seconds for kernel, timing in timings.items()}
+    return scaling
+
+
+def measure_epochs(tier):
+    """Fits of 1 and ``1 + EXTRA_EPOCHS`` epochs of each method, float64.
+
+    Returns ``{method: {"one": s, "per_epoch": s, "loss_one": f, "loss_more": f}}``;
+    losses are the penalized objective with ``alpha = SGD_ALPHA``.
+    """
+    n, d = tier.train_shape
+    log(f"epochs: n={n}, d={d}")
+    X, y = cached_data(n, d, "float64")
+    calls = {}
+    for method in EPOCH_REPORT_METHODS:
+        calls[method, 1] = epoch_call(method, X, y, 1)
+        calls[method, 1 + EXTRA_EPOCHS] = epoch_call(method, X, y, 1 + EXTRA_EPOCHS)
+    timings = time_interleaved(calls, tier.train_repeats, min_time=0)
+    epochs = {}
+    for method in EPOCH_REPORT_METHODS:
+        one, more = timings[method, 1], timings[method, 1 + EXTRA_EPOCHS]
+        epochs[method] = {
+            "one": one.seconds,
+            "per_epoch": _per_extra_epoch(one.seconds, more.seconds),
+            "loss_one": objective(X, y, one.result, SGD_ALPHA),
+            "loss_more": objective(X, y, more.result, SGD_ALPHA),
+        }
+    return epochs
+
+
+def _per_extra_epoch(one, more):
+    """Seconds per epoch beyond the first; None when noise hides it (tiny problems)."""
+    extra = (more - one) / EXTRA_EPOCHS
+    return extra if extra > 0 else None
+
+
+def measure_lbfgs(tier):
+    """lbfgs time to the optimum: ``{library: {"max_iter", "gap", "seconds"}}``."""
+    n, d = tier.train_shape
+    log(f"lbfgs to optimum: n={n}, d={d} (finding the iterations each library needs)")
+    plan = lbfgs_plan(n, d, "float64")
+    X, y = cached_data(n, d, "float64")
+    calls = {lib: lbfgs_call(lib, X, y, k) for lib, (k, _) in plan.items() if k is not None}
+    timings = time_interleaved(calls, tier.train_repeats, min_time=0)
+    return {
+        lib: {
+            "max_iter": k,
+            "gap": gap,
+            "seconds": timings[lib].seconds if lib in timings else None,
+        }
+        for lib, (k, gap) in plan.items()
+    }
+
+
+def measure_cold_start(tier):
+    """Fresh-interpreter import and first fit, with a warm and an empty numba cache."""
+    log("cold start: fresh interpreters")
+    return {
+        "warm cache": cold_start(warm_cache=True, repeats=tier.train_repeats),
+        "empty cache": cold_start(warm_cache=False, repeats=1),
+    }
+
+
+def measure_memory(tier):
+    """Peak extra bytes of ``fit``: ``{(dtype, solver): bytes}``, plus X's bytes per dtype."""
+    n, d = tier.train_shape
+    log(f"memory: n={n}, d={d}")
+    peaks, x_bytes = {}, {}
+    for dtype in DTYPES:
+        X, y = cached_data(n, d, dtype)
+        x_bytes[dtype] = X.nbytes
+        for solver in FIT_SOLVERS:
+            peaks[dtype, solver] = fit_peak_extra(solver, X, y)
+    return {"peaks": peaks, "x_bytes": x_bytes}
+
+
+# --------------------------------------------------------------------------
+# Target rows
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the targets table."""
+
+    metric: str
+    setting: str
+    value: str
+    target: str
+    status: str
+
+
+def target_row(metric, setting, value, *, at_least=None, at_most=None, unit="x"):
+    """A row whose status compares ``value`` with ``at_least``/``at_most`` (neither: info).
+
+    ``value`` None means it could not be measured: the row says "n/a" and MISS.
+    """
+    fmt = {"x": "{:.2f}x", "%": "{:.0f} %", "s": "{:.3f} s", "rel": "{:+.2%}"}[unit]
+    if value is None:
+        return Row(metric, setting, "n/a", _target_text(at_least, at_most, fmt), "MISS")
+    status = "info"
+    if at_least is not None or at_most is not None:
+        ok = (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+        status = "PASS" if ok else "MISS"
+    return Row(metric, setting, fmt.format(value), _target_text(at_least, at_most, fmt), status)
+
+
+def _target_text(at_least, at_most, fmt):
+    if at_least is not None:
+        return ">= " + fmt.format(at_least)
+    if at_most is not None:
+        return "<= " + fmt.format(at_most)
+    return "-"
+
+
+def _ratio(numerator, denominator):
+    """``numerator / denominator``, or None when either is unknown."""
+    if numerator is None or denominator is None:
+        return None
+    return numerator / denominator
+
+
+def gradient_rows(tier, grid):
+    """Ratios of the gradient grid: vs NumPy, bandwidth, threads, dtypes."""
+    n, d = tier.main_point
+    rows = []
+    for dtype, minimum in (("float64", 4.0), ("float32", 3.0)):
+        t = grid[dtype, d]["times"]
+        rows.append(
+            target_row(
+                "fused (2 threads) vs numpy_gradient",
+                f"n={n}, d={d}, {dtype}",
+                t["numpy"] / t["fused-2t"],
+                at_least=minimum,
+            )
+        )
+    for (dtype, dim), point in grid.items():
+        t = point["times"]
+        setting = f"n={point['n']}, d={dim}, {dtype}"
+        minimum = 80.0 if dim >= 64 else 50.0
+        rows.append(
+            target_row(
+                "fused % of read bandwidth, 2 threads",
+                setting,
+                100 * t["read-2t"] / t["fused-2t"],
+                at_least=minimum,
+                unit="%",
+            )
+        )
+        rows.append(
+            target_row(
+                "fused % of read bandwidth, 1 thread",
+                setting,
+                100 * t["read-1t"] / t["fused-1t"],
+                unit="%",
+            )
+        )
+    for dtype in DTYPES:
+        t = grid[dtype, d]["times"]
+        rows.append(
+            target_row(
+                "fused 2-thread / 1-thread speedup",
+                f"n={n}, d={d}, {dtype}",
+                t["fused-1t"] / t["fused-2t"],
+                at_least=1.7,
+            )
+        )
+    for dim in (dim for dim in tier.grad_dims if dim >= 64):
+        t32, t64 = grid["float32", dim]["times"], grid["float64", dim]["times"]
+        rows.append(
+            target_row(
+                "fused float32 / float64 speedup, 2 threads",
+                f"n={tier.grad_n(dim)}, d={dim}",
+                t64["fused-2t"] / t32["fused-2t"],
+                at_least=1.6,
+            )
+        )
+    for dtype in DTYPES:
+        t = grid[dtype, d]["times"]
+        rows.append(
+            target_row(
+                "compiled loop time / compiled batch time (1 thread)",
+                f"n={n}, d={d}, {dtype}",
+                t["loop"] / t["vectorized"],
+                at_most=1.5,
+            )
+        )
+    return rows
+
+
+def loop_rows(tier, loop):
+    """Compiled loop against the plain-Python loop."""
+    setting = f"n={tier.loop_n}, d={LOOP_D}, float64"
+    return [
+        target_row(
+            "compiled loop vs python loop",
+            setting,
+            loop["python_loop"] / loop["loop"],
+            at_least=100.0,
+        ),
+        target_row(
+            "compiled loop time / compiled batch time (1 thread)",
+            setting,
+            loop["loop"] / loop["vectorized"],
+            at_most=1.5,
+        ),
+    ]
+
+
+def training_rows(tier, epochs, lbfgs):
+    """Epoch speed and quality against scikit-learn and gd; lbfgs time to optimum."""
+    n, d = tier.train_shape
+    setting = f"n={n}, d={d}, float64"
+    sgd, sk = epochs["sgd"], epochs["sklearn-sgd"]
+    mb, gd = epochs["minibatch-256"], epochs["gd"]
+    rows = [
+        target_row(
+            "sgd epoch vs SGDClassifier epoch (1-epoch fit)",
+            setting,
+            sk["one"] / sgd["one"],
+            at_least=3.0,
+        ),
+        target_row(
+            "sgd epoch vs SGDClassifier epoch (per extra epoch)",
+            setting,
+            _ratio(sk["per_epoch"], sgd["per_epoch"]),
+            at_least=3.0,
+        ),
+    ]
+    for key, epochs_run in (("loss_one", 1), ("loss_more", 1 + EXTRA_EPOCHS)):
+        rows.append(
+            target_row(
+                f"sgd loss vs SGDClassifier loss after {epochs_run} epoch(s)",
+                f"{setting}; {sgd[key]:.6f} vs {sk[key]:.6f}",
+                sgd[key] / sk[key] - 1,
+                at_most=0.01,
+                unit="rel",
+            )
+        )
+    rows += [
+        target_row(
+            "minibatch-256 epoch time / gd epoch time (1-epoch fit)",
+            setting,
+            mb["one"] / gd["one"],
+            at_most=1.5,
+        ),
+        target_row(
+            "minibatch-256 epoch time / gd epoch time (per extra epoch)",
+            setting,
+            _ratio(mb["per_epoch"], gd["per_epoch"]),
+            at_most=1.5,
+        ),
+    ]
+    fast, slow = lbfgs["fastlr"], lbfgs["sklearn"]
+    speedup = _ratio(slow["seconds"], fast["seconds"])
+    rows.append(
+        target_row(
+            f"lbfgs time to optimum (rel. gap {TARGET_GAP:g}) vs sklearn lbfgs",
+            f"{setting}; {fast['max_iter']} vs {slow['max_iter']} iterations",
+            speedup,
+            at_least=4.0,
+        )
+    )
+    return rows
+
+
+def startup_rows(cold, memory, tier):
+    """Cold import, first fit, and the peak extra memory of fit."""
+    warm, empty = cold["warm cache"], cold["empty cache"]
+    rows = [
+        target_row(
+            "cold import fastlr", "fresh interpreter", warm["import_s"], at_most=1.0, unit="s"
+        ),
+        target_row(
+            "first fit (200 x 5), warm numba cache",
+            "fresh interpreter",
+            warm["first_fit_s"],
+            at_most=1.0,
+            unit="s",
+        ),
+        target_row(
+            "first fit (200 x 5), empty numba cache",
+            "fresh interpreter",
+            empty["first_fit_s"],
+            unit="s",
+        ),
+    ]
+    n, d = tier.train_shape
+    for dtype in DTYPES:
+        worst = max(FIT_SOLVERS, key=lambda solver: memory["peaks"][dtype, solver])
+        pct = 100 * memory["peaks"][dtype, worst] / memory["x_bytes"][dtype]
+        rows.append(
+            target_row(
+                "fit peak extra memory, % of X (worst solver)",
+                f"n={n}, d={d}, {dtype}, C-contiguous; {worst}",
+                pct,
+                at_most=MEMORY_TARGET_PCT,
+                unit="%",
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Markdown, plots and the command line
+# --------------------------------------------------------------------------
+
+
+def markdown_table(header, rows):
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ms(seconds):
+    return f"{1e3 * seconds:.3g} ms"
+
+
+def gradient_table(grid):
+    """Time and GB/s of X read per kernel, for every point of the grid."""
+    rows = []
+    for (dtype, d), point in grid.items():
+        cells = [
+            f"{_ms(t)} ({point['bytes'] / t / 1e9:.1f})"
+            for t in (point["times"][kernel] for kernel in GRID_KERNELS)
+        ]
+        rows.append([dtype, d, point["n"], *cells])
+    return markdown_table(["dtype", "d", "n", *GRID_KERNELS], rows)
+
+
+def _seconds(value):
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _gradient_section(results):
+    return (
+        "## Gradient: one evaluation, time (GB/s of X read)\n\n"
+        "X holds the same number of elements at every d. `read-*` sums X once: the "
+        'memory-bandwidth baseline. `fused-*`: `gradient_sums(method="parallel")` with 1 or '
+        "2 numba threads; `loop`/`vectorized`: the compiled seed algorithms (1 thread); "
+        "`numpy`: `reference.numpy_gradient` (BLAS threads).\n\n" + gradient_table(results["grid"])
+    )
+
+
+def _loop_section(results):
+    rows = [[kernel, _ms(t)] for kernel, t in results["loop"].items()]
+    return "## Compiled loop against the plain-Python loop (float64)\n\n" + markdown_table(
+        ["kernel", "time"], rows
+    )
+
+
+def _scaling_section(results):
+    rows = [
+        [n, *(_ms(times[kernel]) for kernel in SCALING_KERNELS)]
+        for n, times in results["scaling"].items()
+    ]
+    return f"## Scaling: gradient time against n (d={SCALING_D}, float64)\n\n" + markdown_table(
+        ["n", *SCALING_KERNELS], rows
+    )
+
+
+def _epoch_section(results):
+    rows = [
+        [
+            method,
+            _seconds(e["one"]),
+            _seconds(e["per_epoch"]),
+            f"{e['loss_one']:.6f}",
+            f"{e['loss_more']:.6f}",
+        ]
+        for method, e in results["epochs"].items()
+    ]
+    header = ["method", "1-epoch fit (s)", "per extra epoch (s)", "loss after 1"]
+    return (
+        f"## Training epochs (float64, alpha={SGD_ALPHA:g})\n\n"
+        f"Per extra epoch = (fit of {1 + EXTRA_EPOCHS} epochs - fit of 1) / {EXTRA_EPOCHS}: "
+        "the epoch without the once-per-fit work (validation, label encoding, gd's step-size "
+        "power iteration). Losses: mean log-loss + alpha/2 ||w||^2.\n\n"
+        + markdown_table([*header, f"loss after {1 + EXTRA_EPOCHS}"], rows)
+    )
+
+
+def _lbfgs_section(results):
+    rows = [
+        [library, r["max_iter"], f"{r['gap']:.2e}", _seconds(r["seconds"])]
+        for library, r in results["lbfgs"].items()
+    ]
+    return (
+        "## lbfgs to the optimum (float64, C=1)\n\n"
+        "Fewest `max_iter` whose fit is within the relative gap of the best objective either "
+        "library reaches; then the time of that fit (validation included).\n\n"
+        + markdown_table(["library", "max_iter", "relative gap", "time (s)"], rows)
+    )
+
+
+def _cold_section(results):
+    rows = [
+        [cache, _seconds(t["import_s"]), _seconds(t["first_fit_s"]), _seconds(t["process_s"])]
+        for cache, t in results["cold"].items()
+    ]
+    header = ["numba cache", "import (s)", "first fit (s)", "whole process (s)"]
+    return "## Cold start (fresh interpreter, lbfgs fit of 200 x 5)\n\n" + markdown_table(
+        header, rows
+    )
+
+
+def _memory_section(results):
+    memory = results["memory"]
+    rows = [
+        [dtype, solver, f"{peak / 1e6:.1f}", f"{100 * peak / memory['x_bytes'][dtype]:.1f}"]
+        for (dtype, solver), peak in memory["peaks"].items()
+    ]
+    return (
+        "## Peak extra memory of fit, 2 epochs (tracemalloc: Python and NumPy allocations; "
+        "numba's scratch arrays are not seen)\n\n"
+        + markdown_table(["dtype", "solver", "MB", "% of X"], rows)
+    )
+
+
+DETAIL_SECTIONS = (
+    _gradient_section,
+    _loop_section,
+    _scaling_section,
+    _epoch_section,
+    _lbfgs_section,
+    _cold_section,
+    _memory_section,
+)
+
+
+def write_plots(out, grid, scaling):
+    """Write the PNG plots when matplotlib is importable; return their file names."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    return [_throughput_plot(plt, out, grid), _scaling_plot(plt, out, scaling)]
+
+
+def _throughput_plot(plt, out, grid):
+    fig, axes = plt.subplots(1, len(DTYPES), figsize=(11, 4.5), sharey=True)
+    for ax, dtype in zip(axes, DTYPES, strict=True):
+        points = sorted((d, p) for (dt, d), p in grid.items() if dt == dtype)
+        dims = [d for d, _ in points]
+        for kernel in GRID_KERNELS:
+            style = {"read-2t": "k--", "read-1t": "k:"}.get(kernel, "o-")
+            rates = [p["bytes"] / p["times"][kernel] / 1e9 for _, p in points]
+            ax.plot(dims, rates, style, label=kernel)
+        ax.set(xscale="log", xlabel="features d", title=dtype)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("GB/s of X read")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Gradient throughput (same bytes of X at every d)")
+    fig.tight_layout()
+    fig.savefig(out / "throughput.png", dpi=120)
+    plt.close(fig)
+    return "throughput.png"
+
+
+def _scaling_plot(plt, out, scaling):
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ns = sorted(scaling)
+    for kernel in SCALING_KERNELS:
+        ax.plot(ns, [scaling[n][kernel] for n in ns], "o-", label=kernel)
+    ax.set(xscale="log", yscale="log", xlabel="rows n", ylabel="seconds")
+    ax.set_title(f"Gradient time against n (d={SCALING_D}, float64)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "scaling.png", dpi=120)
+    plt.close(fig)
+    return "scaling.png"
+
+
+def run_measurements(tier):
+    """Every measurement of the report, in an order that reuses cached data."""
+    return {
+        "grid": measure_gradient(tier),
+        "loop": measure_python_loop(tier),
+        "scaling": measure_scaling(tier),
+        "epochs": measure_epochs(tier),
+        "lbfgs": measure_lbfgs(tier),
+        "memory": measure_memory(tier),
+        "cold": measure_cold_start(tier),
+    }
+
+
+def render(tier, environment, results, other_cores, plots):
+    """The whole report as markdown."""
+    rows = gradient_rows(tier, results["grid"]) + loop_rows(tier, results["loop"])
+    rows += training_rows(tier, results["epochs"], results["lbfgs"])
+    rows += startup_rows(results["cold"], results["memory"], tier)
+    table = markdown_table(
+        ["metric", "setting", "measured", "target", "result"],
+        [[r.metric, r.setting, r.value, r.target, r.status] for r in rows],
+    )
+    load = "unknown" if other_cores is None else f"{other_cores:.2f} cores on average"
+    parts = [
+        f"# fastlr benchmark report ({tier.name} tier)\n\n"
+        f"{datetime.datetime.now().isoformat(timespec='seconds')}; "
+        f"`python -m benchmarks.report --tier {tier.name}`. Ratios come from times "
+        "measured side by side in this run.\n\n"
+        + "\n".join(f"- {line}" for line in environment)
+        + f"\n- other processes used {load} while the report ran",
+        "## Targets (2 threads unless stated)\n\n" + table,
+        *(section(results) for section in DETAIL_SECTIONS),
+    ]
+    if plots:
+        parts.append("## Plots\n\n" + "\n".join(f"![{p}]({p})" for p in plots))
+    return "\n\n".join(parts) + "\n", table
+
+
+def parse_args(argv=None):
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
+    parser.add_argument("--out", default="bench-out", help="output folder (default: bench-out)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Measure, print the targets table and write the report."""
+    args = parse_args(argv)
+    tier = TIERS[args.tier]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    monitor = CpuMonitor()
+    log("warming up numba (compiles on the first run)")
+    warm_up()
+    environment = environment_lines()
+    print("\n".join(environment), flush=True)
+    results = run_measurements(tier)
+    plots = write_plots(out, results["grid"], results["scaling"])
+    report, table = render(tier, environment, results, monitor.other_cores(), plots)
+    (out / "report.md").write_text(report)
+    print(table)
+    log(f"wrote {out / 'report.md'}" + "".join(f", {out / p}" for p in plots))
+
+
+if __name__ == "__main__":
+    main()
