@@ -50,10 +50,12 @@ def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=Tru
     """
     if out is None:
         out = np.zeros(X.shape[1], dtype=X.dtype)
-    if method == "parallel":
-        n_chunks = _kernels.n_chunks_for(X.shape[0])
+    n_chunks = _kernels.n_chunks_for(X.shape[0])
+    if method == "parallel" and n_chunks > 1:
         db, cost = _kernels.fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, out)
-    elif method == "loop":
+    elif method == "loop" or method == "parallel":
+        # One chunk has nothing to share out: skip the thread pool's wake-up
+        # and spin, which cost L-BFGS on small data more than the pass itself.
         db, cost = _kernels.loop_gradient(X, y, sw, coef, intercept, with_loss, out)
     elif method == "vectorized":
         db, cost = _kernels.batch_gradient(X, y, sw, coef, intercept, with_loss, out)

@@ -178,9 +178,9 @@ def _gd(objective, solver, options, coef, intercept):
 def _schedule(options, objective, solver):
     """Schedule code and eta0 of ``solver`` for ``options.learning_rate``.
 
-    "auto" is a constant ``1 / L`` step for gd and minibatch (the batch-gradient
-    step that cannot diverge), and sgd's per-sample "optimal" schedule (or
-    "invscaling" without a penalty) for sgd.
+    "auto" is the constant ``1 / L`` step for gd and minibatch (the batch-gradient
+    step that cannot diverge), and sgd's
+    per-sample "optimal" schedule (or "invscaling" without a penalty) for sgd.
     """
     name = options.learning_rate
     alpha = objective.alpha

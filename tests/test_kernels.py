@@ -18,8 +18,12 @@ METHODS = ("loop", "vectorized", "parallel")
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
-def make_problem(n=500, d=7, scale=1.0, dtype=np.float64, seed=0):
-    """Random binary problem with scores of magnitude ~``scale``."""
+def make_problem(n=5000, d=7, scale=1.0, dtype=np.float64, seed=0):
+    """Random binary problem with scores of magnitude ~``scale``.
+
+    The default n spans several chunks, so ``method="parallel"`` runs the
+    prange kernel (one chunk falls back to the serial loop).
+    """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     y = (rng.random(n) < 0.4).astype(float)
@@ -53,7 +57,7 @@ def test_gradient_matches_numpy_reference(method, dtype):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_gradient_matches_central_finite_differences(method):
-    X, y, coef, b = make_problem(n=300, d=5)
+    X, y, coef, b = make_problem(d=5)
     g, g0, _ = fastlr.gradient(X, y, coef, b, method=method)
     # Central differences: truncation error ~h^2 * f''' ~ 1e-10, rounding
     # ~eps / h ~ 1e-11, so 1e-8 relative is a safe bound on their sum.
@@ -72,8 +76,8 @@ def test_gradient_matches_central_finite_differences(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_extreme_scores_stay_finite_and_exact(method, dtype):
     """|z| up to 1e4: sigmoid saturates, the loss grows linearly, nothing overflows."""
-    X, y, coef, _ = make_problem(n=200, d=4, dtype=dtype)
-    X[:, 0] = np.linspace(-1, 1, 200, dtype=dtype)
+    X, y, coef, _ = make_problem(d=4, dtype=dtype)
+    X[:, 0] = np.linspace(-1, 1, X.shape[0], dtype=dtype)
     coef = np.array([1e4, 0.0, 0.0, 0.0], dtype=dtype)
     g, g0, loss = fastlr.gradient(X, y, coef, 0.0, method=method)
     assert np.all(np.isfinite(g)) and np.isfinite(g0) and np.isfinite(loss)
@@ -81,6 +85,7 @@ def test_extreme_scores_stay_finite_and_exact(method, dtype):
     assert_close(g, rg, RTOL[dtype])
     assert g0 == pytest.approx(rg0, rel=RTOL[dtype])
     assert loss == pytest.approx(rloss, rel=RTOL[dtype])
+    assert _kernels.n_chunks_for(X.shape[0]) > 1
     assert loss > 1000  # misclassified points at |z| ~ 1e4 cost ~|z| each
 
 

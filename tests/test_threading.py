@@ -11,5 +11,6 @@ def test_parallel_kernels_run_on_omp_or_tbb():
 
     The install step (install.sh) provides OpenMP (the OS package libgomp1).
     """
-    fastlr.gradient(np.ones((10, 2)), np.zeros(10), np.zeros(2), 0.0)
+    n = 10_000  # several chunks: the prange kernel runs
+    fastlr.gradient(np.ones((n, 2)), np.zeros(n), np.zeros(2), 0.0)
     assert numba.threading_layer() in ("omp", "tbb")
