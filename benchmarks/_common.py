@@ -225,46 +225,117 @@ cached_data = functools.lru_cache(maxsize=2)(generate_data)
 
 @dataclass
 class Timing:
-    """Best time per call of one callable, and what its last call returned."""
+    """Best time per call of one callable, and what its last call returned.
+
+    ``contended`` is True when every timed round ran while other processes kept
+    the CPU busy, so the time is likely too slow.
+    """
 
     seconds: float
     result: object
+    contended: bool = False
 
 
-def time_interleaved(calls, repeats, min_time=0.05):
-    """Time callables side by side: every repeat runs each of them in turn.
+class CpuMonitor:
+    """How busy other processes kept the CPU since the monitor started (Linux only).
 
-    Taking turns spreads the machine's slow phases over all callables, so their
-    ratios are fairer than from timing one after the other.
-
-    Parameters
-    ----------
-    calls : dict of str to callable
-        Zero-argument callables. The first call of each is an untimed warm-up
-        that also sets how many calls one repeat makes (enough for ``min_time``).
-    repeats : int
-        Timed repeats; the best one counts.
-    min_time : float
-        Seconds one repeat of a callable should last at least.
-
-    Returns
-    -------
-    timings : dict of str to Timing
+    The benchmarks' ratios assume the cores are free: a parallel region waits
+    for its slowest thread, so another process on one of the two cores can make a
+    2-thread call slower than a 1-thread one.
     """
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(field) for field in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait; steal counts
+        own = os.times()
+        own_cpu = own.user + own.system + own.children_user + own.children_system
+        return busy / os.sysconf("SC_CLK_TCK"), own_cpu, time.monotonic()
+
+    def other_cores(self):
+        """Average number of cores used by other processes (None where unknown)."""
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        busy, own, wall = (b - a for a, b in zip(self._start, end, strict=True))
+        return max(0.0, (busy - own) / max(wall, 1e-9))
+
+
+def _calibrate(calls, min_time):
+    """Run each callable once (a warm-up); return its result and calls per round."""
     results, number = {}, {}
     for name, call in calls.items():
         start = time.perf_counter()
         results[name] = call()
         elapsed = time.perf_counter() - start
         number[name] = min(10_000, max(1, math.ceil(min_time / max(elapsed, 1e-7))))
-    best = dict.fromkeys(calls, math.inf)
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            for _ in range(number[name]):
-                results[name] = call()
-            best[name] = min(best[name], (time.perf_counter() - start) / number[name])
-    return {name: Timing(best[name], results[name]) for name in calls}
+    return results, number
+
+
+def _timed_round(calls, number, results):
+    """One round: each callable in turn; seconds per call of each."""
+    seconds = {}
+    for name, call in calls.items():
+        start = time.perf_counter()
+        for _ in range(number[name]):
+            results[name] = call()
+        seconds[name] = (time.perf_counter() - start) / number[name]
+    return seconds
+
+
+def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wait=30.0):
+    """Time callables side by side: every round runs each of them in turn.
+
+    Taking turns spreads the machine's slow phases over all callables, so their
+    ratios are fairer than from timing one after the other. A round during which
+    other processes kept more than ``max_other_cores`` cores busy is not counted
+    (a 2-thread kernel then waits for a descheduled thread) and is run again,
+    until contended rounds have taken ``max_wait`` seconds.
+
+    Parameters
+    ----------
+    calls : dict of str to callable
+        Zero-argument callables. The first call of each is an untimed warm-up
+        that also sets how many calls one round makes (enough for ``min_time``).
+    repeats : int
+        Rounds to count; the best time of each callable wins.
+    min_time : float
+        Seconds one round of a callable should last at least.
+    max_other_cores : float
+        Busy cores of other processes above which a round is not counted.
+    max_wait : float
+        Seconds spent on contended rounds after which their times are used
+        (flagged ``contended``) rather than waiting longer for quiet rounds.
+
+    Returns
+    -------
+    timings : dict of str to Timing
+    """
+    results, number = _calibrate(calls, min_time)
+    best_quiet = dict.fromkeys(calls, math.inf)
+    best_any = dict.fromkeys(calls, math.inf)
+    quiet_rounds, wasted = 0, 0.0
+    while quiet_rounds < repeats and wasted <= max_wait:
+        monitor, start = CpuMonitor(), time.monotonic()
+        seconds = _timed_round(calls, number, results)
+        quiet = (monitor.other_cores() or 0.0) <= max_other_cores
+        for name, value in seconds.items():
+            best_any[name] = min(best_any[name], value)
+            if quiet:
+                best_quiet[name] = min(best_quiet[name], value)
+        quiet_rounds += quiet
+        if not quiet:
+            time.sleep(0.5)
+            wasted += time.monotonic() - start
+    best = best_quiet if quiet_rounds else best_any
+    return {name: Timing(best[name], results[name], not quiet_rounds) for name in calls}
 
 
 # --------------------------------------------------------------------------
@@ -317,35 +388,3 @@ def environment_lines():
     set_vars = [f"{var}={os.environ[var]}" for var in ENV_VARS if var in os.environ]
     lines.append("environment: " + (", ".join(set_vars) or f"none of {', '.join(ENV_VARS)} set"))
     return lines
-
-
-class CpuMonitor:
-    """How busy other processes kept the CPU since the monitor started (Linux only).
-
-    The benchmarks' ratios assume the cores are free: a parallel region waits
-    for its slowest thread, so another process on one of the two cores can make a
-    2-thread call slower than a 1-thread one.
-    """
-
-    def __init__(self):
-        self._start = self._sample()
-
-    @staticmethod
-    def _sample():
-        try:
-            with open("/proc/stat") as stat:
-                ticks = [int(field) for field in stat.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return None
-        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait; steal counts
-        own = os.times()
-        own_cpu = own.user + own.system + own.children_user + own.children_system
-        return busy / os.sysconf("SC_CLK_TCK"), own_cpu, time.monotonic()
-
-    def other_cores(self):
-        """Average number of cores used by other processes (None where unknown)."""
-        end = self._sample()
-        if self._start is None or end is None:
-            return None
-        busy, own, wall = (b - a for a, b in zip(self._start, end, strict=True))
-        return max(0.0, (busy - own) / max(wall, 1e-9))

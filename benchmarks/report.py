@@ -66,11 +66,21 @@ def log(message):
 
 
 # --------------------------------------------------------------------------
-# Measurements: each returns plain dicts of seconds (or bytes)
+# Measurements: each returns plain dicts of seconds (or bytes); ``contended``
+# collects the labels of those timed while other processes kept the CPU busy.
 # --------------------------------------------------------------------------
 
 
-def measure_gradient(tier):
+def timed(label, calls, repeats, contended, min_time=0.05):
+    """:func:`time_interleaved`, noting ``label`` in ``contended`` if no round was quiet."""
+    timings = time_interleaved(calls, repeats, min_time=min_time)
+    if any(timing.contended for timing in timings.values()):
+        contended.append(label)
+        log(f"  {label}: other processes kept the CPU busy in every round")
+    return timings
+
+
+def measure_gradient(tier, contended):
     """Best time of each grid kernel, per (dtype, d): ``{(dtype, d): {"n", "bytes", "times"}}``."""
     grid = {}
     for dtype in DTYPES:
@@ -79,34 +89,34 @@ def measure_gradient(tier):
             log(f"gradient: {dtype}, n={n}, d={d}")
             X, y = cached_data(n, d, dtype)
             calls = {kernel: gradient_call(kernel, X, y) for kernel in GRID_KERNELS}
-            timings = time_interleaved(calls, tier.repeats)
+            timings = timed(f"gradient {dtype} d={d}", calls, tier.repeats, contended)
             times = {kernel: timing.seconds for kernel, timing in timings.items()}
             grid[dtype, d] = {"n": n, "bytes": X.nbytes, "times": times}
     return grid
 
 
-def measure_python_loop(tier):
+def measure_python_loop(tier, contended):
     """Best time of each ``LOOP_KERNELS`` kernel at ``(loop_n, LOOP_D)``, float64."""
     log(f"python loop: n={tier.loop_n}, d={LOOP_D}")
     X, y = cached_data(tier.loop_n, LOOP_D, "float64")
     calls = {kernel: gradient_call(kernel, X, y) for kernel in LOOP_KERNELS}
-    timings = time_interleaved(calls, min(tier.repeats, 3))
+    timings = timed("python loop", calls, min(tier.repeats, 3), contended)
     return {kernel: timing.seconds for kernel, timing in timings.items()}
 
 
-def measure_scaling(tier):
+def measure_scaling(tier, contended):
     """Best time of each scaling kernel against n: ``{n: {kernel: seconds}}``."""
     scaling = {}
     for n in tier.scaling_ns:
         log(f"scaling: n={n}, d={SCALING_D}")
         X, y = cached_data(n, SCALING_D, "float64")
         calls = {kernel: gradient_call(kernel, X, y) for kernel in SCALING_KERNELS}
-        timings = time_interleaved(calls, tier.repeats)
+        timings = timed(f"scaling n={n}", calls, tier.repeats, contended)
         scaling[n] = {kernel: timing.seconds for kernel, timing in timings.items()}
     return scaling
 
 
-def measure_epochs(tier):
+def measure_epochs(tier, contended):
     """Fits of 1 and ``1 + EXTRA_EPOCHS`` epochs of each method, float64.
 
     Returns ``{method: {"one": s, "per_epoch": s, "loss_one": f, "loss_more": f}}``;
@@ -119,7 +129,7 @@ def measure_epochs(tier):
     for method in EPOCH_REPORT_METHODS:
         calls[method, 1] = epoch_call(method, X, y, 1)
         calls[method, 1 + EXTRA_EPOCHS] = epoch_call(method, X, y, 1 + EXTRA_EPOCHS)
-    timings = time_interleaved(calls, tier.train_repeats, min_time=0)
+    timings = timed("epochs", calls, tier.train_repeats, contended, min_time=0)
     epochs = {}
     for method in EPOCH_REPORT_METHODS:
         one, more = timings[method, 1], timings[method, 1 + EXTRA_EPOCHS]
@@ -138,14 +148,14 @@ def _per_extra_epoch(one, more):
     return extra if extra > 0 else None
 
 
-def measure_lbfgs(tier):
+def measure_lbfgs(tier, contended):
     """lbfgs time to the optimum: ``{library: {"max_iter", "gap", "seconds"}}``."""
     n, d = tier.train_shape
     log(f"lbfgs to optimum: n={n}, d={d} (finding the iterations each library needs)")
     plan = lbfgs_plan(n, d, "float64")
     X, y = cached_data(n, d, "float64")
     calls = {lib: lbfgs_call(lib, X, y, k) for lib, (k, _) in plan.items() if k is not None}
-    timings = time_interleaved(calls, tier.train_repeats, min_time=0)
+    timings = timed("lbfgs", calls, tier.train_repeats, contended, min_time=0)
     return {
         lib: {
             "max_iter": k,
@@ -582,15 +592,27 @@ def _scaling_plot(plt, out, scaling):
 
 def run_measurements(tier):
     """Every measurement of the report, in an order that reuses cached data."""
-    return {
-        "grid": measure_gradient(tier),
-        "loop": measure_python_loop(tier),
-        "scaling": measure_scaling(tier),
-        "epochs": measure_epochs(tier),
-        "lbfgs": measure_lbfgs(tier),
+    contended = []
+    results = {
+        "grid": measure_gradient(tier, contended),
+        "loop": measure_python_loop(tier, contended),
+        "scaling": measure_scaling(tier, contended),
+        "epochs": measure_epochs(tier, contended),
+        "lbfgs": measure_lbfgs(tier, contended),
         "memory": measure_memory(tier),
         "cold": measure_cold_start(tier),
     }
+    results["contended"] = contended
+    return results
+
+
+def _contention_note(contended):
+    if not contended:
+        return "; every timing below comes from rounds with the CPU otherwise idle"
+    return (
+        "; **timed while other processes kept the CPU busy (2-thread times and their "
+        f"ratios are unreliable): {', '.join(contended)}**"
+    )
 
 
 def render(tier, environment, results, other_cores, plots):
@@ -609,7 +631,8 @@ def render(tier, environment, results, other_cores, plots):
         f"`python -m benchmarks.report --tier {tier.name}`. Ratios come from times "
         "measured side by side in this run.\n\n"
         + "\n".join(f"- {line}" for line in environment)
-        + f"\n- other processes used {load} while the report ran",
+        + f"\n- other processes used {load} while the report ran"
+        + _contention_note(results["contended"]),
         "## Targets (2 threads unless stated)\n\n" + table,
         *(section(results) for section in DETAIL_SECTIONS),
     ]
