@@ -9,19 +9,31 @@ import functools
 import math
 import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
 import sklearn
 
+import fastlr
 from fastlr import reference
 
 DTYPES = ("float32", "float64")
 
 # Kernels of the gradient grid, and of the comparison with the plain-Python loop.
-GRID_KERNELS = ("numpy", "loop", "vectorized", "fused-1t", "fused-2t", "read-1t", "read-2t")
+GRID_KERNELS = (
+    "numpy",
+    "loop",
+    "vectorized",
+    "fused-1t",
+    "fused-2t",
+    "fused-2t-noloss",
+    "read-1t",
+    "read-2t",
+)
 LOOP_KERNELS = ("python_loop", "loop", "vectorized", "numpy", "fused-2t")
 SCALING_KERNELS = ("numpy", "fused-1t", "fused-2t")
 EPOCH_METHODS = (
@@ -361,6 +373,21 @@ def _threading_layer():
         return "not initialized"
 
 
+def _revision():
+    """Commit of the checkout under test, with ``-dirty`` when it has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return completed.stdout.strip()
+
+
 def environment_lines():
     """Describe the machine, the libraries, the BLAS in use and the relevant env vars.
 
@@ -374,6 +401,7 @@ def environment_lines():
     from threadpoolctl import threadpool_info
 
     lines = [
+        f"fastlr {fastlr.__version__} at git revision {_revision()}",
         f"CPU: {_cpu_name()}, {os.cpu_count()} logical cores",
         f"python {platform.python_version()}, numpy {np.__version__}, "
         f"scikit-learn {sklearn.__version__}, numba {numba.__version__} "

@@ -80,8 +80,8 @@ def _numpy(X, y, sw, coef, intercept):
     return reference.numpy_gradient(X, y, coef, intercept)
 
 
-def _compiled(method):
-    return functools.partial(gradient_sums, method=method)
+def _compiled(method, with_loss=True):
+    return functools.partial(gradient_sums, method=method, with_loss=with_loss)
 
 
 def _read(X, *_):
@@ -100,6 +100,7 @@ _GRADIENT_KERNELS = {
     "vectorized": (_compiled("vectorized"), None),
     "fused-1t": (_compiled("parallel"), 1),
     "fused-2t": (_compiled("parallel"), 2),
+    "fused-2t-noloss": (_compiled("parallel", with_loss=False), 2),
     "read-1t": (_read, None),
     "read-2t": (_read_parallel, 2),
 }
@@ -113,8 +114,9 @@ def gradient_call(kernel, X, y):
     kernel : str
         ``"python_loop"`` and ``"numpy"`` (:mod:`fastlr.reference`); ``"loop"``,
         ``"vectorized"``, ``"fused-1t"``, ``"fused-2t"`` (``gradient_sums`` with
-        1 or 2 numba threads); ``"read-1t"``, ``"read-2t"`` (one pass summing X:
-        the memory-bandwidth baseline).
+        1 or 2 numba threads, loss included); ``"fused-2t-noloss"`` (the gradient
+        only); ``"read-1t"``, ``"read-2t"`` (one pass summing X: the
+        memory-bandwidth baseline).
     X : ndarray of shape (n_samples, n_features)
         C-contiguous float32 or float64.
     y : ndarray of shape (n_samples,)

@@ -561,7 +561,7 @@ def _throughput_plot(plt, out, grid):
         points = sorted((d, p) for (dt, d), p in grid.items() if dt == dtype)
         dims = [d for d, _ in points]
         for kernel in GRID_KERNELS:
-            style = {"read-2t": "k--", "read-1t": "k:"}.get(kernel, "o-")
+            style = {"read-2t": "k--", "read-1t": "k:", "fused-2t-noloss": "x--"}.get(kernel, "o-")
             rates = [p["bytes"] / p["times"][kernel] / 1e9 for _, p in points]
             ax.plot(dims, rates, style, label=kernel)
         ax.set(xscale="log", xlabel="features d", title=dtype)
