@@ -21,8 +21,9 @@ def kernel(func=None, *, parallel=False, exact=False):
     parallel : bool, default=False
         Enable ``prange`` parallel loops.
     exact : bool, default=False
-        Compile without fastmath, for code whose rounding is part of its
-        correctness (reassociation would simplify ``(1 + e) - 1`` to ``e``).
+        Allow only FMA contraction, for code whose rounding is part of its
+        correctness (reassociation would simplify ``(1 + e) - 1`` to ``e`` and
+        undo the two-constant ``ln 2`` split of an ``exp`` range reduction).
 
     Returns
     -------
@@ -32,7 +33,7 @@ def kernel(func=None, *, parallel=False, exact=False):
     options = dict(
         cache=True,
         nogil=True,
-        fastmath=False if exact else set(FASTMATH),
+        fastmath={"contract"} if exact else set(FASTMATH),
         # The default "python" model inserts a zero check before every division.
         error_model="numpy",
         parallel=parallel,

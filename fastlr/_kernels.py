@@ -25,6 +25,27 @@ from ._jit import kernel
 MIN_CHUNK_ROWS = 2048
 MAX_CHUNKS = 128
 
+# Rows per block of the blocked gradient: the block's scores go through a
+# vectorized exp together, and its rows are re-read from cache for the update.
+# Measured on Zen 4: narrow rows want ~4 KiB blocks (d = 100 float64 is 15%
+# slower at 16 KiB), wide rows (>= 2 KiB) want 16 rows to amortize the block.
+BLOCK_BYTES = 4096
+MIN_BLOCK_ROWS = 4
+MAX_BLOCK_ROWS = 256
+WIDE_ROW_BYTES = 2048
+WIDE_BLOCK_ROWS = 16
+# float32 rows are combined four at a time up to this width (measured: past
+# it the four-row sweeps lose to one row at a time).
+MAX_MULTIROW_FEATURES = 256
+
+# exp(-a) = 2^-k exp(-r) with k = round(a / ln 2) and |r| <= ln(2) / 2; ln 2
+# split in two so that k ln 2 is exact to double precision (Cody and Waite).
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+LOG2E = 1.4426950408889634
+# exp(-708) is the last power of two above the smallest normal float64.
+EXP_ARG_MAX = 708.0
+
 # Schedules, as scikit-learn's SGD defines them.
 CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
 
@@ -98,6 +119,91 @@ def log1pexp_array(z, out):
     return out
 
 
+@kernel
+def block_rows(n_features, itemsize):
+    """Rows per block of :func:`rows_gradient` for rows of this width.
+
+    Parameters
+    ----------
+    n_features : int
+    itemsize : int
+        Bytes per element of X.
+
+    Returns
+    -------
+    rows : int
+    """
+    row_bytes = max(1, n_features * itemsize)
+    if row_bytes >= WIDE_ROW_BYTES:
+        return WIDE_BLOCK_ROWS
+    return max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, BLOCK_BYTES // row_bytes))
+
+
+@kernel(exact=True)
+def exp_neg_abs(z, m, e, kbuf, bits):
+    """``e[k] = exp(-|z[k]|)`` for ``k < m``, in loops that LLVM vectorizes.
+
+    numba has no vector ``exp`` (each call goes to libm), so this is a
+    degree-13 Taylor polynomial on the reduced argument, scaled by ``2^-k``
+    built from its bits. Relative error below 3e-16; 0 past ``|z| = 708``.
+    """
+    for k in range(m):
+        a = min(abs(z[k]), EXP_ARG_MAX)
+        kf = np.floor(a * LOG2E + 0.5)
+        r = (kf * LN2_HI - a) + kf * LN2_LO
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        e[k] = p * r + 1.0
+        kbuf[k] = 1023.0 - kf
+    # The float -> int conversion vectorizes only in a loop of its own.
+    for k in range(m):
+        bits[k] = np.int64(kbuf[k]) << 52
+    scale = bits.view(np.float64)
+    for k in range(m):
+        e[k] = e[k] * scale[k] if z[k] > -EXP_ARG_MAX and z[k] < EXP_ARG_MAX else 0.0
+
+
+@kernel(exact=True)
+def log1p_unit(e, m, out):
+    """``out[k] = log(1 + e[k])`` for ``0 <= e[k] <= 1``, vectorizable.
+
+    ``log(1 + e) = 2 atanh(s)`` with ``s = e / (2 + e) <= 1/3``: the odd series
+    to ``s^35`` is below 1e-17 relative, and exact for small ``e``.
+    """
+    for k in range(m):
+        s = e[k] / (2.0 + e[k])
+        s2 = s * s
+        p = 1.0 / 35.0
+        p = p * s2 + 1.0 / 33.0
+        p = p * s2 + 1.0 / 31.0
+        p = p * s2 + 1.0 / 29.0
+        p = p * s2 + 1.0 / 27.0
+        p = p * s2 + 1.0 / 25.0
+        p = p * s2 + 1.0 / 23.0
+        p = p * s2 + 1.0 / 21.0
+        p = p * s2 + 1.0 / 19.0
+        p = p * s2 + 1.0 / 17.0
+        p = p * s2 + 1.0 / 15.0
+        p = p * s2 + 1.0 / 13.0
+        p = p * s2 + 1.0 / 11.0
+        p = p * s2 + 1.0 / 9.0
+        p = p * s2 + 1.0 / 7.0
+        p = p * s2 + 1.0 / 5.0
+        p = p * s2 + 1.0 / 3.0
+        out[k] = 2.0 * s * (p * s2 + 1.0)
+
+
 # --------------------------------------------------------------------------
 # Gradient of the mean cross-entropy: the seed's two algorithms and the fused
 # parallel one. Each adds sum_i sw_i (a_i - y_i) x_i into grad_coef and
@@ -113,7 +219,10 @@ def loop_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
     dw += x dz, db += dz. The caller divides by the total weight.
     """
     no_order = np.empty(0, np.int64)
-    return rows_gradient(X, y, sw, no_order, 0, X.shape[0], coef, intercept, with_loss, grad_coef)
+    scratch = np.empty((4, block_rows(X.shape[1], X.itemsize)))
+    return rows_gradient(
+        X, y, sw, no_order, 0, X.shape[0], coef, intercept, with_loss, grad_coef, scratch
+    )
 
 
 @kernel
@@ -151,32 +260,104 @@ def batch_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
 
 
 @kernel
-def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef):
-    """Per-example gradient over rows ``order[start:stop]`` (or ``start:stop``).
+def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, scratch):
+    """Gradient over rows ``order[start:stop]`` (or ``start:stop``), in blocks.
 
-    Each row is read from memory once for its score and again, from L1, for
-    ``grad += dz x``: one pass over X. Both inner loops vectorize.
+    For each block of rows (small enough to stay in L1): the scores, then one
+    vectorized exp (and log1p, for the loss) over the whole block, then the
+    residuals, then ``grad += r_i x_i`` re-reading the rows from cache. One
+    pass over X from memory. ``scratch`` is a float64 array of shape
+    ``(4, block_rows(d, X.itemsize))``.
     """
-    d = X.shape[1]
-    one = X.dtype.type(1)
     has_sw = sw.shape[0] > 0
     has_order = order.shape[0] > 0
+    block = scratch.shape[1]
+    z, e, buf = scratch[0], scratch[1], scratch[2]
+    bits = scratch[3].view(np.int64)
+    rows = np.empty(block, np.int64)
     db = 0.0
     cost = 0.0
-    for k in range(start, stop):
-        i = order[k] if has_order else k
-        z = intercept
-        for j in range(d):
-            z += coef[j] * X[i, j]
-        dz, loss = residual_and_loss(z, y[i], one, with_loss)
-        if has_sw:
-            dz *= sw[i]
-            loss *= sw[i]
-        for j in range(d):
-            grad_coef[j] += X[i, j] * dz
-        db += dz
-        cost += loss
+    for b0 in range(start, stop, block):
+        m = min(block, stop - b0)
+        for k in range(m):
+            rows[k] = order[b0 + k] if has_order else b0 + k
+        block_scores(X, rows, m, coef, intercept, z)
+        exp_neg_abs(z, m, e, buf, bits)
+        if with_loss:
+            log1p_unit(e, m, buf)
+        for k in range(m):
+            i = rows[k]
+            zk = z[k]
+            inv = 1.0 / (1.0 + e[k])
+            dz = (inv if zk >= 0 else e[k] * inv) - y[i]
+            loss = buf[k] + max(zk, 0.0) - y[i] * zk if with_loss else 0.0
+            if has_sw:
+                dz *= sw[i]
+                loss *= sw[i]
+            db += dz
+            cost += loss
+            z[k] = dz
+        block_update(X, rows, m, z, grad_coef)
     return db, cost
+
+
+@kernel
+def block_scores(X, rows, m, coef, intercept, z):
+    """``z[k] = X[rows[k]] . coef + intercept`` for ``k < m``.
+
+    float32 takes four rows per sweep over ``coef`` (four reductions that
+    LLVM vectorizes, at half the loads of ``coef``); for float64 LLVM leaves
+    that form scalar, so float64 takes one row at a time.
+    """
+    d = X.shape[1]
+    k = 0
+    if X.itemsize == 4 and d <= MAX_MULTIROW_FEATURES:
+        while k + 4 <= m:
+            x0, x1, x2, x3 = X[rows[k]], X[rows[k + 1]], X[rows[k + 2]], X[rows[k + 3]]
+            z0 = z1 = z2 = z3 = intercept
+            for j in range(d):
+                w = coef[j]
+                z0 += w * x0[j]
+                z1 += w * x1[j]
+                z2 += w * x2[j]
+                z3 += w * x3[j]
+            z[k], z[k + 1], z[k + 2], z[k + 3] = z0, z1, z2, z3
+            k += 4
+    while k < m:
+        x = X[rows[k]]
+        acc = intercept
+        for j in range(d):
+            acc += coef[j] * x[j]
+        z[k] = acc
+        k += 1
+
+
+@kernel
+def block_update(X, rows, m, r, grad_coef):
+    """``grad_coef += sum_k r[k] X[rows[k]]`` for ``k < m``.
+
+    float32 adds four rows per sweep (one load and store of ``grad_coef`` for
+    four rows); float64 one row at a time, for the reason in
+    :func:`block_scores`.
+    """
+    d = X.shape[1]
+    k = 0
+    if X.itemsize == 4 and d <= MAX_MULTIROW_FEATURES:
+        while k + 4 <= m:
+            x0, x1, x2, x3 = X[rows[k]], X[rows[k + 1]], X[rows[k + 2]], X[rows[k + 3]]
+            r0 = X.dtype.type(r[k])
+            r1 = X.dtype.type(r[k + 1])
+            r2 = X.dtype.type(r[k + 2])
+            r3 = X.dtype.type(r[k + 3])
+            for j in range(d):
+                grad_coef[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
+            k += 4
+    while k < m:
+        x = X[rows[k]]
+        rk = X.dtype.type(r[k])
+        for j in range(d):
+            grad_coef[j] += rk * x[j]
+        k += 1
 
 
 @kernel(parallel=True)
@@ -193,11 +374,12 @@ def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
     partial_db = np.zeros(n_chunks)
     partial_cost = np.zeros(n_chunks)
     no_order = np.empty(0, np.int64)
+    scratch = np.empty((n_chunks, 4, block_rows(d, X.itemsize)))
     for c in prange(n_chunks):
         start = min(c * chunk, n)
         stop = min(start + chunk, n)
         db, cost = rows_gradient(
-            X, y, sw, no_order, start, stop, coef, intercept, with_loss, partial[c]
+            X, y, sw, no_order, start, stop, coef, intercept, with_loss, partial[c], scratch[c]
         )
         partial_db[c] = db
         partial_cost[c] = cost
@@ -359,12 +541,15 @@ def minibatch_epoch(
     """
     n, d = X.shape
     grad = np.empty(d, X.dtype)
+    scratch = np.empty((4, block_rows(d, X.itemsize)))
     has_sw = sw.shape[0] > 0
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         grad[:] = 0
-        db, cost = rows_gradient(X, y, sw, order, start, stop, coef, intercept[0], True, grad)
+        db, cost = rows_gradient(
+            X, y, sw, order, start, stop, coef, intercept[0], True, grad, scratch
+        )
         sum_loss += cost
         weight = 0.0
         if has_sw:
