@@ -1,0 +1,430 @@
+"""Multinomial kernels against NumPy, finite differences, the binary kernels and scikit-learn.
+
+Tolerances are designed, not tuned:
+
+- Against the NumPy reference (float64, ``scipy.special.logsumexp``): float64
+  kernels sum in another order than NumPy, a few ulps per term, so 1e-10
+  relative is far above their difference. float32 kernels accumulate in float32:
+  over n ~ 1e4 terms the rounding error is about sqrt(n) * 6e-8 ~ 6e-6
+  relative, so 1e-4 leaves a wide margin.
+- Against finite differences: the fourth-order central difference
+  ``(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h`` with ``h = 1e-3`` has a
+  truncation error of ``h^4 f^(5) / 30 ~ 1e-13`` and a rounding error of
+  ``eps |f| / h ~ 1e-13`` on an objective of order 1, so float64 gradients are
+  checked at 1e-10 relative; float32 gradients at 1e-4, their rounding.
+- Against scikit-learn's ``LogisticRegression(C=1, tol=1e-10)``: both optima
+  are computed to ~1e-10 in gradient norm, so the objective values agree to
+  ~1e-12; 1e-6 relative is the issue's definition of "reached the optimum".
+"""
+
+import numpy as np
+import pytest
+import scipy.optimize
+from scipy.special import logsumexp
+from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+import fastlr
+from fastlr import _kernels
+from fastlr._multinomial import (
+    MultinomialObjective,
+    multinomial_fused_gradient,
+    multinomial_gradient_sums,
+    multinomial_minibatch_epoch,
+    multinomial_rows_gradient,
+    multinomial_sgd_epoch,
+)
+from fastlr._threads import numba_threads
+
+RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+NO_ORDER = np.empty(0, np.int64)
+
+
+def make_problem(n=5000, d=6, n_classes=4, scale=1.0, dtype=np.float64, seed=0):
+    """Random multinomial problem with scores of magnitude ~``scale``.
+
+    Labels are drawn from the model's own softmax (the Gumbel-max trick), so
+    there is something to learn. Returns ``(X, y, sw, coef, intercept)``: X
+    C-contiguous, y int64 classes, positive weights, coef (n_classes, d) and
+    intercept (n_classes,), all floats in ``dtype``. The default n spans
+    several chunks of the parallel kernel.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    coef = rng.standard_normal((n_classes, d)) * scale / np.sqrt(d)
+    intercept = rng.standard_normal(n_classes) * 0.3 * scale
+    scores = X @ coef.T + intercept + rng.gumbel(size=(n, n_classes))
+    y = np.argmax(scores, axis=1).astype(np.int64)
+    sw = rng.uniform(0.5, 2.0, size=n)
+    return tuple(a.astype(dtype) if a is not y else a for a in (X, y, sw, coef, intercept))
+
+
+def reference_sums(X, y, sw, coef, intercept):
+    """Gradient and loss sums in float64 NumPy, from the stable log-softmax.
+
+    Returns ``(grad_coef, grad_intercept, loss_sum)``: ``sum_i sw_i (p_i - e_{y_i})
+    x_i^T``, ``sum_i sw_i (p_i - e_{y_i})`` and ``sum_i sw_i (logsumexp(z_i) - z_i[y_i])``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    sw = np.ones(n) if len(sw) == 0 else np.asarray(sw, dtype=np.float64)
+    scores = X @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
+    log_prob = scores - logsumexp(scores, axis=1, keepdims=True)
+    rows = np.arange(n)
+    residual = np.exp(log_prob)
+    residual[rows, y] = 0.0
+    residual[rows, y] = -residual.sum(axis=1)
+    residual *= sw[:, None]
+    return residual.T @ X, residual.sum(axis=0), float(sw @ -log_prob[rows, y])
+
+
+def reference_objective(X, y, sw, coef, intercept, alpha):
+    """Weighted mean loss plus ``alpha / 2 ||coef||^2``, in float64."""
+    total = X.shape[0] if len(sw) == 0 else float(np.sum(sw, dtype=np.float64))
+    coef = np.asarray(coef, dtype=np.float64)
+    loss_sum = reference_sums(X, y, sw, coef, intercept)[2]
+    return loss_sum / total + 0.5 * alpha * float(np.sum(coef**2))
+
+
+def kernel_sums(X, y, sw, coef, intercept, with_loss=True):
+    """``multinomial_gradient_sums`` into fresh zero buffers."""
+    grad = np.zeros_like(coef)
+    grad_b = np.zeros_like(intercept)
+    cost = multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
+    return grad, grad_b, cost
+
+
+def assert_close(actual, expected, rtol):
+    """Relative closeness of an array measured against its norm."""
+    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
+    scale = max(np.linalg.norm(expected), 1e-300)
+    assert np.linalg.norm(actual - expected) <= rtol * scale
+
+
+def assert_sums_close(actual, expected, rtol):
+    """Closeness of ``(grad_coef, grad_intercept, loss_sum)`` triples."""
+    assert_close(actual[0], expected[0], rtol)
+    assert_close(actual[1], expected[1], rtol)
+    assert actual[2] == pytest.approx(expected[2], rel=rtol)
+
+
+# --------------------------------------------------------------------------
+# Gradient and loss sums
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n", [300, 5000])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gradient_sums_match_numpy_reference(dtype, n, weighted):
+    """n=300 runs the serial kernel, n=5000 the parallel one (several chunks)."""
+    X, y, sw, coef, intercept = make_problem(n=n, dtype=dtype)
+    sw = sw if weighted else np.empty(0, dtype)
+    actual = kernel_sums(X, y, sw, coef, intercept)
+    assert actual[0].dtype == dtype and actual[1].dtype == dtype
+    assert_sums_close(actual, reference_sums(X, y, sw, coef, intercept), RTOL[dtype])
+
+
+def test_fused_kernel_runs_on_several_chunks_and_matches_the_serial_one():
+    X, y, sw, coef, intercept = make_problem(n=7000)
+    n_chunks = _kernels.n_chunks_for(X.shape[0])
+    assert n_chunks > 2
+    grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
+    cost = multinomial_fused_gradient(X, y, sw, coef, intercept, True, n_chunks, grad, grad_b)
+    serial = (np.zeros_like(coef), np.zeros_like(intercept))
+    serial_cost = multinomial_rows_gradient(
+        X, y, sw, NO_ORDER, 0, X.shape[0], coef, intercept, True, *serial
+    )
+    assert_sums_close((grad, grad_b, cost), (*serial, serial_cost), 1e-12)
+
+
+def test_rows_gradient_sums_the_rows_of_order_between_start_and_stop():
+    X, y, sw, coef, intercept = make_problem(n=200)
+    order = np.random.default_rng(3).permutation(200).astype(np.int64)
+    grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
+    cost = multinomial_rows_gradient(X, y, sw, order, 50, 157, coef, intercept, True, grad, grad_b)
+    rows = order[50:157]
+    expected = reference_sums(X[rows], y[rows], sw[rows], coef, intercept)
+    assert_sums_close((grad, grad_b, cost), expected, 1e-10)
+
+
+def test_sums_are_added_into_the_buffers_and_row_slices_add_up():
+    X, y, sw, coef, intercept = make_problem(n=6000)
+    full = kernel_sums(X, y, sw, coef, intercept)
+    grad, grad_b = np.ones_like(coef), np.ones_like(intercept)
+    cost = 0.0
+    for rows in np.array_split(np.arange(6000), 3):
+        cost += multinomial_gradient_sums(
+            X[rows], y[rows], sw[rows], coef, intercept, True, grad, grad_b
+        )
+    assert_sums_close((grad - 1, grad_b - 1, cost), full, 1e-12)
+
+
+@pytest.mark.parametrize("n", [300, 5000])
+def test_loss_is_only_computed_when_asked(n):
+    X, y, sw, coef, intercept = make_problem(n=n)
+    with_loss = kernel_sums(X, y, sw, coef, intercept, with_loss=True)
+    without = kernel_sums(X, y, sw, coef, intercept, with_loss=False)
+    assert without[2] == 0.0 and with_loss[2] > 0.0
+    assert np.array_equal(without[0], with_loss[0])
+    assert np.array_equal(without[1], with_loss[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extreme_scores_stay_finite_and_exact(dtype):
+    """|z| up to 1e4: softmax saturates, the loss grows linearly, nothing overflows."""
+    X, y, sw, coef, intercept = make_problem(n=5000, d=3, n_classes=3, dtype=dtype)
+    X[:, 0] = np.linspace(-1, 1, X.shape[0], dtype=dtype)
+    coef[:] = 0
+    coef[:, 0] = np.array([1e4, -1e4, 0.0], dtype=dtype)
+    grad, grad_b, cost = kernel_sums(X, y, sw, coef, intercept)
+    assert np.all(np.isfinite(grad)) and np.all(np.isfinite(grad_b)) and np.isfinite(cost)
+    expected = reference_sums(X, y, sw, coef, intercept)
+    assert_sums_close((grad, grad_b, cost), expected, RTOL[dtype])
+    assert cost / np.sum(sw, dtype=float) > 1000  # misclassified at |z| ~ 1e4: loss ~ |z|
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_loss_of_a_confident_correct_prediction_keeps_its_relative_precision(dtype):
+    """Where ``log(1 + r)`` would round to 0, ``log1p(r)`` gives the tiny loss exactly."""
+    X = np.ones((1, 1), dtype=dtype)
+    coef = np.array([[30.0], [0.0], [-5.0]], dtype=dtype)
+    intercept = np.zeros(3, dtype=dtype)
+    y = np.zeros(1, np.int64)
+    grad, grad_b, cost = kernel_sums(X, y, np.empty(0, dtype), coef, intercept)
+    expected = reference_sums(X, y, [1.0], coef, intercept)
+    assert 0.0 < expected[2] < 1e-12
+    assert_sums_close((grad, grad_b, cost), expected, RTOL[dtype])
+
+
+def test_two_classes_equal_binary_logistic_regression():
+    """softmax([z0, z1]) is the sigmoid of z1 - z0: K=2 is the binary model with w1 - w0."""
+    X, y, sw, coef, intercept = make_problem(n=5000, n_classes=2)
+    grad, grad_b, cost = kernel_sums(X, y, sw, coef, intercept)
+    total = sw.sum()
+    binary_grad, binary_grad_b, binary_loss = fastlr.gradient(
+        X, y, coef[1] - coef[0], intercept[1] - intercept[0], sample_weight=sw
+    )
+    assert cost / total == pytest.approx(binary_loss, rel=1e-12)
+    assert_close(grad[1] / total, binary_grad, 1e-12)
+    assert_close(grad[0] / total, -binary_grad, 1e-12)
+    assert grad_b / total == pytest.approx([-binary_grad_b, binary_grad_b], rel=1e-12)
+
+
+def test_fused_gradient_is_bitwise_identical_across_calls_and_threads():
+    X, y, sw, coef, intercept = make_problem(n=20_000, d=17, n_classes=5)
+    assert _kernels.n_chunks_for(X.shape[0]) > 2
+    results = []
+    for n_jobs in (1, 2, 1, 2):
+        with numba_threads(n_jobs):
+            results.append(kernel_sums(X, y, sw, coef, intercept))
+    for grad, grad_b, cost in results[1:]:
+        assert np.array_equal(grad, results[0][0])
+        assert np.array_equal(grad_b, results[0][1])
+        assert cost == results[0][2]
+
+
+def test_float32_input_is_computed_in_float32():
+    X, y, sw, coef, intercept = make_problem(n=5000, dtype=np.float32)
+    grad, grad_b, _ = kernel_sums(X, y, sw, coef, intercept)
+    assert grad.dtype == np.float32 and grad_b.dtype == np.float32
+    for dispatcher in (multinomial_rows_gradient, multinomial_fused_gradient):
+        assert any(sig[0].dtype.name == "float32" for sig in dispatcher.signatures)
+
+
+# --------------------------------------------------------------------------
+# The objective
+# --------------------------------------------------------------------------
+
+
+def make_objective(X, y, sw, n_classes, C=1.0, fit_intercept=True):
+    """MultinomialObjective with scikit-learn's scaling ``alpha = 1 / (C S)``."""
+    total = X.shape[0] if len(sw) == 0 else float(np.sum(sw, dtype=np.float64))
+    return MultinomialObjective(X, y, sw, n_classes, total, 1.0 / (C * total), fit_intercept)
+
+
+def fourth_order_difference(f, x, h=1e-3):
+    """Gradient of ``f`` at ``x``: ``(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h`` per coordinate."""
+    stencil = ((-2, 1.0), (-1, -8.0), (1, 8.0), (2, -1.0))
+    grad = np.empty_like(x)
+    for j in range(x.shape[0]):
+        step = np.zeros_like(x)
+        step[j] = h
+        grad[j] = sum(weight * f(x + shift * step) for shift, weight in stencil) / (12 * h)
+    return grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_objective_gradient_matches_finite_differences(dtype):
+    X, y, sw, coef, intercept = make_problem(n=400, d=4, n_classes=3, dtype=dtype)
+    objective = make_objective(X, y, sw, 3, C=0.1)
+    params = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
+
+    def f64(p):
+        return reference_objective(X, y, sw, p[:12].reshape(3, 4), p[12:], objective.alpha)
+
+    value, grad = objective.value_and_grad(params)
+    assert grad.dtype == np.float64 and grad.shape == (objective.n_params,)
+    assert value == pytest.approx(f64(params), rel=RTOL[dtype])
+    assert_close(grad, fourth_order_difference(f64, params), RTOL[dtype])
+
+
+def test_objective_without_intercept_reports_a_zero_intercept_gradient():
+    X, y, _, coef, intercept = make_problem(n=100, n_classes=3)
+    objective = make_objective(X, y, np.empty(0), 3, fit_intercept=False)
+    value, grad, grad_b = objective(coef, intercept)
+    assert np.all(grad_b == 0.0)
+    expected = reference_sums(X, y, [], coef, intercept)
+    assert_close(grad, expected[0] / 100 + objective.alpha * coef, 1e-12)
+    assert value == pytest.approx(reference_objective(X, y, [], coef, intercept, objective.alpha))
+
+
+def test_unpack_splits_flat_parameters_into_coef_and_intercept():
+    X, y, sw, *_ = make_problem(n=10, d=3, n_classes=4, dtype=np.float32)
+    objective = make_objective(X, y, sw, 4)
+    coef, intercept = objective.unpack(np.arange(16.0))
+    assert coef.dtype == np.float32 and coef.flags.c_contiguous and coef.shape == (4, 3)
+    assert np.array_equal(coef.ravel(), np.arange(12.0))
+    assert np.array_equal(intercept, [12.0, 13.0, 14.0, 15.0])
+
+
+def _standardized(loader):
+    X, y = loader(return_X_y=True)
+    return np.ascontiguousarray(StandardScaler().fit_transform(X)), y.astype(np.int64)
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
+def test_lbfgs_on_the_objective_reaches_scikit_learns_optimum(loader):
+    X, y = _standardized(loader)
+    n_classes = int(y.max()) + 1
+    objective = make_objective(X, y, np.empty(0), n_classes, C=1.0)
+    result = scipy.optimize.minimize(
+        objective.value_and_grad,
+        np.zeros(objective.n_params),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 64 * np.finfo(float).eps, "maxls": 50},
+    )
+    # One BLAS thread: on a loaded 2-core machine, OpenBLAS threads waiting
+    # for each other made this fit 50x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = SkLogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
+    sklearn_value = reference_objective(X, y, [], model.coef_, model.intercept_, objective.alpha)
+    ours = reference_objective(X, y, [], *objective.unpack(result.x), objective.alpha)
+    assert ours == pytest.approx(result.fun, rel=1e-12)
+    assert ours == pytest.approx(sklearn_value, rel=1e-6)
+
+
+# --------------------------------------------------------------------------
+# Stochastic epochs
+# --------------------------------------------------------------------------
+
+
+def softmax_residual64(coef, intercept, x, label, weight):
+    """``weight * (softmax(W x + b) - e_label)`` in float64."""
+    scores = coef @ x + intercept
+    residual = np.exp(scores - logsumexp(scores))
+    residual[label] -= 1.0
+    return weight * residual
+
+
+def naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, eta):
+    """Per-example softmax SGD with an explicit L2 shrink, in plain NumPy."""
+    coef, intercept = coef.astype(float), intercept.astype(float)
+    for t, i in enumerate(order, start=1):
+        residual = softmax_residual64(coef, intercept, X[i], y[i], sw[i])
+        step = eta(t)
+        coef = (1 - step * alpha) * coef - step * np.outer(residual, X[i])
+        intercept = intercept - step * residual
+    return coef, intercept
+
+
+def naive_minibatch_epoch(X, y, sw, order, batch_size, coef, intercept, alpha, eta):
+    """Mini-batch SGD on the weighted mean gradient plus ``alpha W``, in plain NumPy."""
+    coef, intercept = coef.astype(float), intercept.astype(float)
+    for t, start in enumerate(range(0, len(order), batch_size), start=1):
+        rows = order[start : start + batch_size]
+        grad, grad_b, _ = reference_sums(X[rows], y[rows], sw[rows], coef, intercept)
+        weight = float(np.sum(sw[rows]))
+        coef = coef - eta(t) * (grad / weight + alpha * coef)
+        intercept = intercept - eta(t) * grad_b / weight
+    return coef, intercept
+
+
+def invscaling(eta0, power_t):
+    return lambda t: eta0 / t**power_t
+
+
+RATE = np.array([0.2, 0.5, 1.0])  # eta0, power_t, t0 of the invscaling schedule
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.05])
+def test_sgd_epoch_matches_the_naive_update_rule(alpha):
+    """The weight-scaling trick gives the iterates of shrinking W explicitly."""
+    X, y, sw, coef, intercept = make_problem(n=60, d=5, n_classes=3)
+    order = np.random.default_rng(2).permutation(60).astype(np.int64)
+    expected = naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, invscaling(0.2, 0.5))
+    coef_k, intercept_k = coef.copy(), intercept.copy()
+    sum_loss, t = multinomial_sgd_epoch(
+        X, y, sw, order, coef_k, intercept_k, True, alpha, _kernels.INVSCALING, RATE, 1.0
+    )
+    assert t == 61.0 and sum_loss > 0
+    np.testing.assert_allclose(coef_k, expected[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(intercept_k, expected[1], rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_epoch_without_intercept_leaves_it_unchanged():
+    X, y, sw, coef, intercept = make_problem(n=30, d=3, n_classes=3)
+    order = np.arange(30, dtype=np.int64)
+    intercept_k = intercept.copy()
+    multinomial_sgd_epoch(
+        X, y, sw, order, coef.copy(), intercept_k, False, 0.01, _kernels.CONSTANT, RATE, 1.0
+    )
+    assert np.array_equal(intercept_k, intercept)
+
+
+@pytest.mark.parametrize("batch_size", [7, 60])
+def test_minibatch_epoch_matches_the_naive_update_rule(batch_size):
+    X, y, sw, coef, intercept = make_problem(n=60, d=5, n_classes=3)
+    order = np.random.default_rng(4).permutation(60).astype(np.int64)
+    alpha = 0.05
+    expected = naive_minibatch_epoch(
+        X, y, sw, order, batch_size, coef, intercept, alpha, invscaling(0.2, 0.5)
+    )
+    coef_k, intercept_k = coef.copy(), intercept.copy()
+    _, t = multinomial_minibatch_epoch(
+        X,
+        y,
+        sw,
+        order,
+        batch_size,
+        coef_k,
+        intercept_k,
+        True,
+        alpha,
+        _kernels.INVSCALING,
+        RATE,
+        1.0,
+    )
+    assert t == 1.0 + -(-60 // batch_size)
+    np.testing.assert_allclose(coef_k, expected[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(intercept_k, expected[1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+def test_epochs_lower_the_objective_in_float32(solver):
+    X, y, sw, coef, intercept = make_problem(n=2000, d=5, n_classes=3, scale=3.0, dtype=np.float32)
+    objective = make_objective(X, y, sw, 3, C=1.0)
+    coef_k = np.zeros_like(coef)
+    intercept_k = np.zeros_like(intercept)
+    order = np.random.default_rng(5).permutation(2000).astype(np.int64)
+    start = objective(coef_k, intercept_k)[0]
+    args = (True, objective.alpha, _kernels.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
+    if solver == "sgd":
+        multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args)
+    else:
+        multinomial_minibatch_epoch(X, y, sw, order, 32, coef_k, intercept_k, *args)
+    assert coef_k.dtype == np.float32 and intercept_k.dtype == np.float32
+    assert objective(coef_k, intercept_k)[0] < start - 0.01
