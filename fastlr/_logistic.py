@@ -46,10 +46,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     learning_rate : {"auto", "constant", "invscaling", "optimal"}, default="auto"
         Step-size schedule of gd/sgd/minibatch, as scikit-learn's SGD defines
         them (``t`` counts updates: samples for sgd, batches for minibatch,
-        epochs for gd). ``"auto"``: gd and minibatch take the constant step
-        ``1 / L`` with ``L`` the gradient's Lipschitz constant (estimated by a
-        few power-iteration passes over X); sgd takes ``"optimal"`` with a
-        penalty and ``"invscaling"`` without.
+        epochs for gd). ``"auto"``: gd takes the constant step ``1 / L`` with ``L``
+        the gradient's Lipschitz constant (estimated by a few power-iteration
+        passes over X); minibatch starts at ``1 / L`` and halves the step after
+        ``n_iter_no_change`` epochs without a new best loss; sgd takes
+        ``"optimal"`` with a penalty and ``"invscaling"`` without.
     eta0 : float, default=0.01
         Initial step of the ``"constant"`` and ``"invscaling"`` schedules.
     power_t : float, default=0.5

@@ -179,7 +179,7 @@ def _schedule(options, objective, solver):
     """Schedule code and eta0 of ``solver`` for ``options.learning_rate``.
 
     "auto" is the constant ``1 / L`` step for gd and minibatch (the batch-gradient
-    step that cannot diverge), and sgd's
+    step that cannot diverge; minibatch halves it on a plateau), and sgd's
     per-sample "optimal" schedule (or "invscaling" without a penalty) for sgd.
     """
     name = options.learning_rate
@@ -215,6 +215,12 @@ def _stochastic(objective, solver, options, coef, intercept):
     t = 1.0
     history = _History(solver, options, n)
     order = np.arange(n, dtype=np.int64)
+    # "auto" mini-batch steps start at 1/L and halve after n_iter_no_change
+    # epochs whose loss is not below the best so far (scikit-learn's
+    # "adaptive" rule): small batches' noise stalls a constant step above the
+    # optimum, while a still-falling loss keeps the step.
+    halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
+    best_loss, stalled = np.inf, 0
     for epoch in range(1, options.max_iter + 1):
         if options.shuffle:
             rng.shuffle(order)
@@ -253,7 +259,13 @@ def _stochastic(objective, solver, options, coef, intercept):
                 f"Use a smaller eta0, learning_rate='optimal' with a penalty, or scale X."
             )
         penalty = 0.5 * objective.alpha * float(np.dot(coef, coef))
-        if history.record(sum_loss / objective.total_weight + penalty):
+        loss = sum_loss / objective.total_weight + penalty
+        stalled = stalled + 1 if loss >= best_loss else 0
+        best_loss = min(best_loss, loss)
+        if halve_on_plateau and stalled >= options.n_iter_no_change:
+            rate[0] *= 0.5
+            stalled = 0
+        if history.record(loss):
             return history.result(coef, intercept_buf[0], epoch)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
     return history.result(coef, intercept_buf[0], options.max_iter)

@@ -130,12 +130,6 @@ def test_unpenalized_optimum_matches_sklearn(
     assert relative_gap(model, X, y, best, objective, C=None) <= rtol
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in fastlr._solvers._schedule: learning_rate='auto' gives minibatch the "
-    "constant full-batch step 1/L, too long for one small batch's gradient and never "
-    "decreasing: 14-44% objective gap after 200 epochs, worse with more epochs",
-)
 @pytest.mark.parametrize("batch_size", [32, 64])
 def test_minibatch_default_schedule_reaches_the_unpenalized_optimum(
     small_problem, sklearn_optimum, objective, batch_size
