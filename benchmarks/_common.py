@@ -302,7 +302,7 @@ def _timed_round(calls, number, results):
     return seconds
 
 
-def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wait=30.0):
+def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wait=10.0):
     """Time callables side by side: every round runs each of them in turn.
 
     Taking turns spreads the machine's slow phases over all callables, so their

@@ -155,7 +155,7 @@ def measure_lbfgs(tier, contended):
     plan = lbfgs_plan(n, d, "float64")
     X, y = cached_data(n, d, "float64")
     calls = {lib: lbfgs_call(lib, X, y, k) for lib, (k, _) in plan.items() if k is not None}
-    timings = timed("lbfgs", calls, tier.train_repeats, contended, min_time=0)
+    timings = timed("lbfgs", calls, tier.repeats, contended, min_time=0)
     return {
         lib: {
             "max_iter": k,
