@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from . import _kernels
-from ._gradient import Objective
+from ._datafits import BinaryLogistic, Objective
 from ._solvers import SCHEDULES, SOLVERS, SolverOptions, solve
 from ._threads import numba_threads
 from ._validation import as_sample_weight, validate_features
@@ -171,7 +171,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         y01 = self._encode_labels(y).astype(X.dtype)
         sw, total = as_sample_weight(sample_weight, X.shape[0], X.dtype)
         alpha = 0.0 if self.penalty is None else 1.0 / (self.C * total)
-        objective = Objective(X, y01, sw, total, alpha, self.fit_intercept)
+        objective = Objective(BinaryLogistic(X, y01, sw, total), alpha, self.fit_intercept)
         options = SolverOptions(
             max_iter=self.max_iter,
             tol=self.tol,
@@ -187,7 +187,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         with numba_threads(self.n_jobs):
             result = solve(objective, self.solver, options)
         self.coef_ = result.coef.reshape(1, -1)
-        self.intercept_ = np.array([result.intercept], dtype=X.dtype)
+        self.intercept_ = result.intercept
         self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
         self.history_ = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
         return self

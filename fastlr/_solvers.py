@@ -1,6 +1,6 @@
 """The four training loops: gd, sgd, minibatch and lbfgs.
 
-Each driver takes an :class:`~fastlr._gradient.Objective` (validated data and
+Each driver takes an :class:`~fastlr._datafits.Objective` (a datafit and the
 penalty) and a :class:`SolverOptions`. Python runs once per epoch (or per
 L-BFGS iteration); every pass over the samples is compiled.
 """
@@ -45,7 +45,7 @@ class SolverResult:
     """Trained parameters, the epochs run and the per-epoch history."""
 
     coef: np.ndarray
-    intercept: float
+    intercept: np.ndarray
     n_iter: int
     loss: list = field(default_factory=list)
     elapsed: list = field(default_factory=list)
@@ -89,7 +89,7 @@ class _History:
         return self.no_improvement >= self.options.n_iter_no_change
 
     def result(self, coef, intercept, n_iter):
-        return SolverResult(coef, float(intercept), n_iter, self.loss, self.elapsed)
+        return SolverResult(coef, intercept, n_iter, self.loss, self.elapsed)
 
 
 def _warn_max_iter(solver, options, advice):
@@ -105,10 +105,14 @@ def _warn_max_iter(solver, options, advice):
 
 
 def _initial(objective, coef0, intercept0):
-    dtype = objective.X.dtype
-    n_features = objective.X.shape[1]
-    coef = np.zeros(n_features, dtype) if coef0 is None else np.array(coef0, dtype=dtype)
-    intercept = 0.0 if intercept0 is None or not objective.fit_intercept else float(intercept0)
+    """Starting point: zeros, or copies of ``coef0``/``intercept0`` in the data's dtype."""
+    datafit = objective.datafit
+    coef = np.zeros(datafit.coef_shape, datafit.dtype)
+    intercept = np.zeros(datafit.n_outputs, datafit.dtype)
+    if coef0 is not None:
+        coef[...] = np.reshape(coef0, datafit.coef_shape)
+    if intercept0 is not None and objective.fit_intercept:
+        intercept[...] = intercept0
     return coef, intercept
 
 
@@ -124,51 +128,19 @@ def solve(objective, solver, options, coef0=None, intercept0=None):
     return drivers[solver](objective, solver, options, coef, intercept)
 
 
-def lipschitz_constant(objective, n_power_iter=20, rtol=1e-3):
-    """Upper estimate of the gradient's Lipschitz constant, by power iteration.
-
-    The Hessian is at most ``max(sw) / (4 S) A^T A + alpha I`` with ``A = [X, 1]``
-    (``A = X`` without intercept); the largest eigenvalue of ``A^T A`` comes from
-    a few compiled passes over X.
-    """
-    X = objective.X
-    n, d = X.shape
-    n_chunks = _kernels.n_chunks_for(n)
-    v = np.random.default_rng(0).standard_normal(d + 1).astype(X.dtype)
-    if not objective.fit_intercept:
-        v[d] = 0
-    v /= np.linalg.norm(v)
-    eig = 0.0
-    for _ in range(n_power_iter):
-        u = np.zeros(d + 1, dtype=X.dtype)
-        _kernels.gram_matvec(X, v[:d], v[d], n_chunks, u)
-        if not objective.fit_intercept:
-            u[d] = 0
-        new_eig = float(np.linalg.norm(u))
-        if new_eig == 0.0:
-            break
-        v = u / X.dtype.type(new_eig)
-        converged = abs(new_eig - eig) <= rtol * new_eig
-        eig = new_eig
-        if converged:
-            break
-    max_weight = float(objective.sw.max()) if objective.sw.shape[0] else 1.0
-    return 0.25 * max_weight * eig / objective.total_weight + objective.alpha
-
-
 def _gd(objective, solver, options, coef, intercept):
     """Full-batch gradient descent on the fused parallel gradient."""
-    dtype = objective.X.dtype
+    dtype = objective.datafit.dtype
     schedule, eta0 = _schedule(options, objective, solver)
     t0 = _optimal_t0(objective.alpha)
-    history = _History(solver, options, objective.X.shape[0])
+    history = _History(solver, options, objective.datafit.n_samples)
     for epoch in range(1, options.max_iter + 1):
         value, grad, grad_b = objective(coef, intercept)
         eta = _kernels.learning_rate(
             schedule, float(epoch), eta0, options.power_t, objective.alpha, t0
         )
         coef -= dtype.type(eta) * grad
-        intercept -= eta * grad_b
+        intercept -= dtype.type(eta) * grad_b.astype(dtype)
         if history.record(value):
             return history.result(coef, intercept, epoch)
     _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
@@ -185,7 +157,7 @@ def _schedule(options, objective, solver):
     name = options.learning_rate
     alpha = objective.alpha
     if name == "auto" and solver in ("gd", "minibatch"):
-        return _kernels.CONSTANT, 1.0 / lipschitz_constant(objective)
+        return _kernels.CONSTANT, 1.0 / objective.lipschitz_constant()
     if name == "auto":
         name = "optimal" if alpha > 0 else "invscaling"
     if name == "optimal" and alpha <= 0:
@@ -206,59 +178,33 @@ def _optimal_t0(alpha):
 
 def _stochastic(objective, solver, options, coef, intercept):
     """Per-example SGD or mini-batch SGD, one compiled call per epoch."""
-    X, y, sw = objective.X, objective.y, objective.sw
-    n = X.shape[0]
+    datafit = objective.datafit
     schedule, eta0 = _schedule(options, objective, solver)
     rate = np.array([eta0, options.power_t, _optimal_t0(objective.alpha)])
     rng = check_random_state(options.random_state)
-    intercept_buf = np.array([intercept], dtype=X.dtype)
     t = 1.0
-    history = _History(solver, options, n)
-    order = np.arange(n, dtype=np.int64)
+    history = _History(solver, options, datafit.n_samples)
+    order = np.arange(datafit.n_samples, dtype=np.int64)
     # "auto" mini-batch steps start at 1/L and halve after n_iter_no_change
     # epochs whose loss is not below the best so far (scikit-learn's
     # "adaptive" rule): small batches' noise stalls a constant step above the
     # optimum, while a still-falling loss keeps the step.
     halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
     best_loss, stalled = np.inf, 0
+    common = (coef, intercept, objective.fit_intercept, objective.alpha, schedule, rate)
     for epoch in range(1, options.max_iter + 1):
         if options.shuffle:
             rng.shuffle(order)
         if solver == "sgd":
-            sum_loss, t = _kernels.sgd_epoch(
-                X,
-                y,
-                sw,
-                order,
-                coef,
-                intercept_buf,
-                objective.fit_intercept,
-                objective.alpha,
-                schedule,
-                rate,
-                t,
-            )
+            sum_loss, t = datafit.sgd_epoch(order, *common, t)
         else:
-            sum_loss, t = _kernels.minibatch_epoch(
-                X,
-                y,
-                sw,
-                order,
-                options.batch_size,
-                coef,
-                intercept_buf,
-                objective.fit_intercept,
-                objective.alpha,
-                schedule,
-                rate,
-                t,
-            )
+            sum_loss, t = datafit.minibatch_epoch(order, options.batch_size, *common, t)
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError(
                 f"The {solver} solver diverged at epoch {epoch} (non-finite coefficients). "
                 f"Use a smaller eta0, learning_rate='optimal' with a penalty, or scale X."
             )
-        penalty = 0.5 * objective.alpha * float(np.dot(coef, coef))
+        penalty = 0.5 * objective.alpha * float(np.vdot(coef, coef))
         loss = sum_loss / objective.total_weight + penalty
         stalled = stalled + 1 if loss >= best_loss else 0
         best_loss = min(best_loss, loss)
@@ -266,28 +212,26 @@ def _stochastic(objective, solver, options, coef, intercept):
             rate[0] *= 0.5
             stalled = 0
         if history.record(loss):
-            return history.result(coef, intercept_buf[0], epoch)
+            return history.result(coef, intercept, epoch)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
-    return history.result(coef, intercept_buf[0], options.max_iter)
+    return history.result(coef, intercept, options.max_iter)
 
 
 def _lbfgs(objective, solver, options, coef, intercept):
     """scipy's L-BFGS-B, loss and gradient from one fused pass per evaluation."""
-    d = coef.shape[0]
-    dtype = objective.X.dtype
-    history = _History(solver, options, objective.X.shape[0])
+    datafit = objective.datafit
+    n_coef = coef.size
+    history = _History(solver, options, datafit.n_samples)
 
     def value_and_grad(params):
-        value, grad, grad_b = objective(params[:d].astype(dtype), params[d])
-        out = np.empty(d + 1)
-        out[:d] = grad
-        out[d] = grad_b
-        return value, out
+        coef_now = params[:n_coef].astype(datafit.dtype).reshape(datafit.coef_shape)
+        value, grad, grad_b = objective(coef_now, params[n_coef:])
+        return value, np.concatenate([grad.ravel(), grad_b]).astype(np.float64)
 
     def callback(intermediate_result):
         history.record(intermediate_result.fun)
 
-    x0 = np.concatenate([coef.astype(np.float64), [intercept]])
+    x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
     result = scipy.optimize.minimize(
         value_and_grad,
         x0,
@@ -311,8 +255,8 @@ def _lbfgs(objective, solver, options, coef, intercept):
             ConvergenceWarning,
             stacklevel=3,
         )
-    coef = result.x[:d].astype(dtype)
-    intercept = result.x[d] if objective.fit_intercept else 0.0
+    coef = result.x[:n_coef].astype(datafit.dtype).reshape(datafit.coef_shape)
+    intercept = result.x[n_coef:].astype(datafit.dtype)
     return history.result(coef, intercept, int(result.nit))
 
 

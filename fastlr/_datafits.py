@@ -1,0 +1,160 @@
+"""Data terms and the penalized objective that the solvers minimize.
+
+A data term ("datafit") owns the validated training data and its compiled
+kernels: gradient sums over all rows, one SGD epoch, one mini-batch epoch,
+and the Gram products that bound its curvature. The solvers only see this
+interface, so a new loss or storage format (CSR, multinomial) is a new
+datafit, not a new solver.
+
+Shapes: a datafit's coefficients have shape ``coef_shape`` (``(n_features,)``
+for the binary loss) and its intercepts shape ``(n_outputs,)`` (``(1,)``).
+"""
+
+import numpy as np
+
+from . import _kernels
+from ._gradient import gradient_sums
+
+
+class BinaryLogistic:
+    """Binary cross-entropy on dense X: the seeds' loss.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        C-contiguous float32 or float64.
+    y : ndarray of shape (n_samples,)
+        0/1 targets in X's dtype.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights in X's dtype, empty for unit weights.
+    total_weight : float
+        Sum of the sample weights.
+    """
+
+    #: Bound on the loss's second derivative in the score: sigma' <= 1/4.
+    curvature = 0.25
+
+    def __init__(self, X, y, sw, total_weight):
+        self.X, self.y, self.sw = X, y, sw
+        self.total_weight = total_weight
+        self.dtype = X.dtype
+        self.n_samples, self.n_features = X.shape
+        self.coef_shape = (self.n_features,)
+        self.n_outputs = 1
+
+    @property
+    def max_weight(self):
+        """Largest sample weight (1 without weights)."""
+        return float(self.sw.max()) if self.sw.shape[0] else 1.0
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the gradient sums into the buffers; return the loss sum."""
+        _, db, cost = gradient_sums(
+            self.X,
+            self.y,
+            self.sw,
+            coef,
+            self.dtype.type(intercept[0]),
+            with_loss=with_loss,
+            out=grad_coef,
+        )
+        grad_intercept[0] += db
+        return cost
+
+    def sgd_epoch(self, order, coef, intercept, fit_intercept, alpha, schedule, rate, t):
+        """One compiled per-example epoch; returns ``(loss_sum, t)``."""
+        return _kernels.sgd_epoch(
+            self.X, self.y, self.sw, order, coef, intercept, fit_intercept, alpha, schedule,
+            rate, t,
+        )  # fmt: skip
+
+    def minibatch_epoch(
+        self, order, batch_size, coef, intercept, fit_intercept, alpha, schedule, rate, t
+    ):
+        """One compiled mini-batch epoch; returns ``(loss_sum, t)``."""
+        return _kernels.minibatch_epoch(
+            self.X, self.y, self.sw, order, batch_size, coef, intercept, fit_intercept, alpha,
+            schedule, rate, t,
+        )  # fmt: skip
+
+    def gram_matvec(self, v, v0):
+        """``A^T A [v, v0]`` with ``A = [X, 1]``, as an array of length d + 1."""
+        out = np.zeros(self.n_features + 1, dtype=self.dtype)
+        n_chunks = _kernels.n_chunks_for(self.n_samples)
+        return _kernels.gram_matvec(self.X, v, self.dtype.type(v0), n_chunks, out)
+
+
+class Objective:
+    """Penalized mean loss, the function every solver minimizes.
+
+    ``f(W, b) = sum_i sw_i loss_i / S + alpha / 2 ||W||^2`` with ``S = sum_i sw_i``
+    and ``alpha = 1 / (C S)``: scikit-learn's ``LogisticRegression`` objective
+    divided by ``C S``, so both share their optimum. The intercept is not
+    penalized.
+
+    Parameters
+    ----------
+    datafit : BinaryLogistic or another datafit
+    alpha : float
+        L2 strength on the mean loss (0 for no penalty).
+    fit_intercept : bool
+        When false the intercept gradient is reported as 0.
+    """
+
+    def __init__(self, datafit, alpha, fit_intercept):
+        self.datafit = datafit
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.total_weight = datafit.total_weight
+        self._grad = np.zeros(datafit.coef_shape, dtype=datafit.dtype)
+        self._grad_intercept = np.zeros(datafit.n_outputs)
+
+    def __call__(self, coef, intercept, with_loss=True):
+        """Return ``(value, grad_coef, grad_intercept)`` from one pass over the data.
+
+        The gradients are buffers reused across calls; copy them to keep them.
+        """
+        dtype = self.datafit.dtype
+        self._grad[...] = 0
+        self._grad_intercept[...] = 0
+        cost = self.datafit.gradient_sums(
+            coef, intercept, with_loss, self._grad, self._grad_intercept
+        )
+        self._grad /= dtype.type(self.total_weight)
+        self._grad_intercept /= self.total_weight
+        value = cost / self.total_weight
+        if self.alpha > 0:
+            self._grad += dtype.type(self.alpha) * coef
+            value += 0.5 * self.alpha * float(np.vdot(coef, coef))
+        if not self.fit_intercept:
+            self._grad_intercept[...] = 0
+        return value, self._grad, self._grad_intercept
+
+    def lipschitz_constant(self, n_power_iter=20, rtol=1e-3):
+        """Upper estimate of the gradient's Lipschitz constant, by power iteration.
+
+        The Hessian is at most ``curvature max(sw) / S A^T A + alpha I`` with
+        ``A = [X, 1]`` (``A = X`` without intercept); the largest eigenvalue of
+        ``A^T A`` comes from a few passes over X.
+        """
+        datafit = self.datafit
+        d = datafit.n_features
+        v = np.random.default_rng(0).standard_normal(d + 1).astype(datafit.dtype)
+        if not self.fit_intercept:
+            v[d] = 0
+        v /= np.linalg.norm(v)
+        eig = 0.0
+        for _ in range(n_power_iter):
+            u = datafit.gram_matvec(v[:d], v[d])
+            if not self.fit_intercept:
+                u[d] = 0
+            new_eig = float(np.linalg.norm(u))
+            if new_eig == 0.0:
+                break
+            v = u / datafit.dtype.type(new_eig)
+            converged = abs(new_eig - eig) <= rtol * new_eig
+            eig = new_eig
+            if converged:
+                break
+        scale = datafit.curvature * datafit.max_weight / self.total_weight
+        return scale * eig + self.alpha
