@@ -66,21 +66,34 @@ def log(message):
 
 
 # --------------------------------------------------------------------------
-# Measurements: each returns plain dicts of seconds (or bytes); ``contended``
-# collects the labels of those timed while other processes kept the CPU busy.
+# Measurements: each returns plain dicts of seconds (or bytes)
 # --------------------------------------------------------------------------
 
 
-def timed(label, calls, repeats, contended, min_time=0.05):
-    """:func:`time_interleaved`, noting ``label`` in ``contended`` if no round was quiet."""
-    timings = time_interleaved(calls, repeats, min_time=min_time)
-    if any(timing.contended for timing in timings.values()):
-        contended.append(label)
-        log(f"  {label}: other processes kept the CPU busy in every round")
-    return timings
+class Timer:
+    """:func:`time_interleaved` with the report's patience, remembering contended groups.
+
+    Parameters
+    ----------
+    max_wait : float
+        Seconds each measurement group may spend rerunning rounds that other
+        processes disturbed.
+    """
+
+    def __init__(self, max_wait):
+        self.max_wait = max_wait
+        self.contended = []  # labels of groups that never had a quiet round
+
+    def __call__(self, label, calls, repeats, min_time=0.05):
+        """Time ``calls`` side by side; return ``{name: Timing}``."""
+        timings = time_interleaved(calls, repeats, min_time=min_time, max_wait=self.max_wait)
+        if any(timing.contended for timing in timings.values()):
+            self.contended.append(label)
+            log(f"  {label}: other processes kept the CPU busy in every round")
+        return timings
 
 
-def measure_gradient(tier, contended):
+def measure_gradient(tier, timer):
     """Best time of each grid kernel, per (dtype, d): ``{(dtype, d): {"n", "bytes", "times"}}``."""
     grid = {}
     for dtype in DTYPES:
@@ -89,34 +102,34 @@ def measure_gradient(tier, contended):
             log(f"gradient: {dtype}, n={n}, d={d}")
             X, y = cached_data(n, d, dtype)
             calls = {kernel: gradient_call(kernel, X, y) for kernel in GRID_KERNELS}
-            timings = timed(f"gradient {dtype} d={d}", calls, tier.repeats, contended)
+            timings = timer(f"gradient {dtype} d={d}", calls, tier.repeats)
             times = {kernel: timing.seconds for kernel, timing in timings.items()}
             grid[dtype, d] = {"n": n, "bytes": X.nbytes, "times": times}
     return grid
 
 
-def measure_python_loop(tier, contended):
+def measure_python_loop(tier, timer):
     """Best time of each ``LOOP_KERNELS`` kernel at ``(loop_n, LOOP_D)``, float64."""
     log(f"python loop: n={tier.loop_n}, d={LOOP_D}")
     X, y = cached_data(tier.loop_n, LOOP_D, "float64")
     calls = {kernel: gradient_call(kernel, X, y) for kernel in LOOP_KERNELS}
-    timings = timed("python loop", calls, min(tier.repeats, 3), contended)
+    timings = timer("python loop", calls, min(tier.repeats, 3))
     return {kernel: timing.seconds for kernel, timing in timings.items()}
 
 
-def measure_scaling(tier, contended):
+def measure_scaling(tier, timer):
     """Best time of each scaling kernel against n: ``{n: {kernel: seconds}}``."""
     scaling = {}
     for n in tier.scaling_ns:
         log(f"scaling: n={n}, d={SCALING_D}")
         X, y = cached_data(n, SCALING_D, "float64")
         calls = {kernel: gradient_call(kernel, X, y) for kernel in SCALING_KERNELS}
-        timings = timed(f"scaling n={n}", calls, tier.repeats, contended)
+        timings = timer(f"scaling n={n}", calls, tier.repeats)
         scaling[n] = {kernel: timing.seconds for kernel, timing in timings.items()}
     return scaling
 
 
-def measure_epochs(tier, contended):
+def measure_epochs(tier, timer):
     """Fits of 1 and ``1 + EXTRA_EPOCHS`` epochs of each method, float64.
 
     Returns ``{method: {"one": s, "per_epoch": s, "loss_one": f, "loss_more": f}}``;
@@ -129,7 +142,7 @@ def measure_epochs(tier, contended):
     for method in EPOCH_REPORT_METHODS:
         calls[method, 1] = epoch_call(method, X, y, 1)
         calls[method, 1 + EXTRA_EPOCHS] = epoch_call(method, X, y, 1 + EXTRA_EPOCHS)
-    timings = timed("epochs", calls, tier.train_repeats, contended, min_time=0)
+    timings = timer("epochs", calls, tier.train_repeats, min_time=0)
     epochs = {}
     for method in EPOCH_REPORT_METHODS:
         one, more = timings[method, 1], timings[method, 1 + EXTRA_EPOCHS]
@@ -148,14 +161,14 @@ def _per_extra_epoch(one, more):
     return extra if extra > 0 else None
 
 
-def measure_lbfgs(tier, contended):
+def measure_lbfgs(tier, timer):
     """lbfgs time to the optimum: ``{library: {"max_iter", "gap", "seconds"}}``."""
     n, d = tier.train_shape
     log(f"lbfgs to optimum: n={n}, d={d} (finding the iterations each library needs)")
     plan = lbfgs_plan(n, d, "float64")
     X, y = cached_data(n, d, "float64")
     calls = {lib: lbfgs_call(lib, X, y, k) for lib, (k, _) in plan.items() if k is not None}
-    timings = timed("lbfgs", calls, tier.repeats, contended, min_time=0)
+    timings = timer("lbfgs", calls, tier.repeats, min_time=0)
     return {
         lib: {
             "max_iter": k,
@@ -590,20 +603,19 @@ def _scaling_plot(plt, out, scaling):
     return "scaling.png"
 
 
-def run_measurements(tier):
+def run_measurements(tier, max_wait):
     """Every measurement of the report, in an order that reuses cached data."""
-    contended = []
-    results = {
-        "grid": measure_gradient(tier, contended),
-        "loop": measure_python_loop(tier, contended),
-        "scaling": measure_scaling(tier, contended),
-        "epochs": measure_epochs(tier, contended),
-        "lbfgs": measure_lbfgs(tier, contended),
+    timer = Timer(max_wait)
+    return {
+        "grid": measure_gradient(tier, timer),
+        "loop": measure_python_loop(tier, timer),
+        "scaling": measure_scaling(tier, timer),
+        "epochs": measure_epochs(tier, timer),
+        "lbfgs": measure_lbfgs(tier, timer),
         "memory": measure_memory(tier),
         "cold": measure_cold_start(tier),
+        "contended": timer.contended,
     }
-    results["contended"] = contended
-    return results
 
 
 def _contention_note(contended):
@@ -648,6 +660,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
     parser.add_argument("--out", default="bench-out", help="output folder (default: bench-out)")
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=10.0,
+        help="seconds each measurement may wait for rounds undisturbed by other processes "
+        "(default: 10); raise it on a shared machine",
+    )
     return parser.parse_args(argv)
 
 
@@ -662,7 +681,7 @@ def main(argv=None):
     warm_up()
     environment = environment_lines()
     print("\n".join(environment), flush=True)
-    results = run_measurements(tier)
+    results = run_measurements(tier, args.max_wait)
     plots = write_plots(out, results["grid"], results["scaling"])
     report, table = render(tier, environment, results, monitor.other_cores(), plots)
     (out / "report.md").write_text(report)
