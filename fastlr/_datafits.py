@@ -87,23 +87,28 @@ class BinaryLogistic:
 class Objective:
     """Penalized mean loss, the function every solver minimizes.
 
-    ``f(W, b) = sum_i sw_i loss_i / S + alpha / 2 ||W||^2`` with ``S = sum_i sw_i``
-    and ``alpha = 1 / (C S)``: scikit-learn's ``LogisticRegression`` objective
-    divided by ``C S``, so both share their optimum. The intercept is not
-    penalized.
+    ``f(W, b) = sum_i sw_i loss_i / S + alpha / 2 ||W||^2 + l1 ||W||_1`` with
+    ``S = sum_i sw_i``. With ``alpha = (1 - r) / (C S)`` and ``l1 = r / (C S)``
+    this is scikit-learn's ``LogisticRegression`` objective (``r`` its
+    ``l1_ratio``) divided by ``C S``, so both share their optimum. The
+    intercept is not penalized.
 
     Parameters
     ----------
     datafit : BinaryLogistic or another datafit
     alpha : float
-        L2 strength on the mean loss (0 for no penalty).
+        L2 strength on the mean loss (0 for none).
     fit_intercept : bool
         When false the intercept gradient is reported as 0.
+    l1 : float, default=0.0
+        L1 strength on the mean loss (0 for none). It is not part of the
+        gradient: the solvers apply it as a proximal step.
     """
 
-    def __init__(self, datafit, alpha, fit_intercept):
+    def __init__(self, datafit, alpha, fit_intercept, l1=0.0):
         self.datafit = datafit
         self.alpha = alpha
+        self.l1 = l1
         self.fit_intercept = fit_intercept
         self.total_weight = datafit.total_weight
         self._grad = np.zeros(datafit.coef_shape, dtype=datafit.dtype)
@@ -126,9 +131,23 @@ class Objective:
         if self.alpha > 0:
             self._grad += dtype.type(self.alpha) * coef
             value += 0.5 * self.alpha * float(np.vdot(coef, coef))
+        if self.l1 > 0:
+            value += self.l1 * float(np.abs(coef).sum())
         if not self.fit_intercept:
             self._grad_intercept[...] = 0
         return value, self._grad, self._grad_intercept
+
+    def prox(self, coef, step):
+        """Proximal step of the L1 term: soft-threshold ``coef`` by ``step * l1``."""
+        if self.l1 > 0:
+            threshold = coef.dtype.type(step * self.l1)
+            np.copyto(coef, np.sign(coef) * np.maximum(np.abs(coef) - threshold, 0))
+        return coef
+
+    @property
+    def strength(self):
+        """Total penalty strength, the ``alpha`` of the "optimal" schedule."""
+        return self.alpha + self.l1
 
     def lipschitz_constant(self, n_power_iter=20, rtol=1e-3):
         """Upper estimate of the gradient's Lipschitz constant, by power iteration.

@@ -132,14 +132,15 @@ def _gd(objective, solver, options, coef, intercept):
     """Full-batch gradient descent on the fused parallel gradient."""
     dtype = objective.datafit.dtype
     schedule, eta0 = _schedule(options, objective, solver)
-    t0 = _optimal_t0(objective.alpha)
+    t0 = _optimal_t0(objective.strength)
     history = _History(solver, options, objective.datafit.n_samples)
     for epoch in range(1, options.max_iter + 1):
         value, grad, grad_b = objective(coef, intercept)
         eta = _kernels.learning_rate(
-            schedule, float(epoch), eta0, options.power_t, objective.alpha, t0
+            schedule, float(epoch), eta0, options.power_t, objective.strength, t0
         )
         coef -= dtype.type(eta) * grad
+        objective.prox(coef, eta)
         intercept -= dtype.type(eta) * grad_b.astype(dtype)
         if history.record(value):
             return history.result(coef, intercept, epoch)
@@ -155,7 +156,7 @@ def _schedule(options, objective, solver):
     per-sample "optimal" schedule (or "invscaling" without a penalty) for sgd.
     """
     name = options.learning_rate
-    alpha = objective.alpha
+    alpha = objective.strength
     if name == "auto" and solver in ("gd", "minibatch"):
         return _kernels.CONSTANT, 1.0 / objective.lipschitz_constant()
     if name == "auto":
@@ -180,7 +181,7 @@ def _stochastic(objective, solver, options, coef, intercept):
     """Per-example SGD or mini-batch SGD, one compiled call per epoch."""
     datafit = objective.datafit
     schedule, eta0 = _schedule(options, objective, solver)
-    rate = np.array([eta0, options.power_t, _optimal_t0(objective.alpha)])
+    rate = np.array([eta0, options.power_t, _optimal_t0(objective.strength)])
     rng = check_random_state(options.random_state)
     t = 1.0
     history = _History(solver, options, datafit.n_samples)
@@ -205,6 +206,7 @@ def _stochastic(objective, solver, options, coef, intercept):
                 f"Use a smaller eta0, learning_rate='optimal' with a penalty, or scale X."
             )
         penalty = 0.5 * objective.alpha * float(np.vdot(coef, coef))
+        penalty += objective.l1 * float(np.abs(coef).sum())
         loss = sum_loss / objective.total_weight + penalty
         stalled = stalled + 1 if loss >= best_loss else 0
         best_loss = min(best_loss, loss)
@@ -220,6 +222,11 @@ def _stochastic(objective, solver, options, coef, intercept):
 def _lbfgs(objective, solver, options, coef, intercept):
     """scipy's L-BFGS-B, loss and gradient from one fused pass per evaluation."""
     datafit = objective.datafit
+    if objective.l1 > 0:
+        raise ValueError(
+            "The lbfgs solver needs a smooth objective and cannot use an L1 penalty; "
+            "use solver='gd', 'minibatch' or 'sgd' with penalty='l1' or 'elasticnet'."
+        )
     n_coef = coef.size
     history = _History(solver, options, datafit.n_samples)
 
