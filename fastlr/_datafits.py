@@ -61,21 +61,17 @@ class BinaryLogistic:
         grad_intercept[0] += db
         return cost
 
-    def sgd_epoch(self, order, coef, intercept, fit_intercept, alpha, schedule, rate, t):
-        """One compiled per-example epoch; returns ``(loss_sum, t)``."""
-        return _kernels.sgd_epoch(
-            self.X, self.y, self.sw, order, coef, intercept, fit_intercept, alpha, schedule,
-            rate, t,
-        )  # fmt: skip
+    def sgd_epoch(self, order, *args):
+        """One compiled per-example epoch; returns ``(loss_sum, t)``.
 
-    def minibatch_epoch(
-        self, order, batch_size, coef, intercept, fit_intercept, alpha, schedule, rate, t
-    ):
-        """One compiled mini-batch epoch; returns ``(loss_sum, t)``."""
-        return _kernels.minibatch_epoch(
-            self.X, self.y, self.sw, order, batch_size, coef, intercept, fit_intercept, alpha,
-            schedule, rate, t,
-        )  # fmt: skip
+        ``args``: ``coef, intercept, fit_intercept, alpha, l1, l1_state,
+        schedule, rate, t`` as :func:`fastlr._kernels.sgd_epoch` takes them.
+        """
+        return _kernels.sgd_epoch(self.X, self.y, self.sw, order, *args)
+
+    def minibatch_epoch(self, order, batch_size, *args):
+        """One compiled mini-batch epoch; returns ``(loss_sum, t)`` (args as above)."""
+        return _kernels.minibatch_epoch(self.X, self.y, self.sw, order, batch_size, *args)
 
     def gram_matvec(self, v, v0):
         """``A^T A [v, v0]`` with ``A = [X, 1]``, as an array of length d + 1."""

@@ -462,12 +462,17 @@ def learning_rate(schedule, t, eta0, power_t, alpha, t0):
 
 
 @kernel
-def sgd_epoch(X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, rate, t):
-    """One epoch of per-example SGD (seed 000's rule) with an L2 penalty.
+def sgd_epoch(
+    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t
+):
+    """One epoch of per-example SGD (seed 000's rule) with L2 and L1 penalties.
 
     For each example in ``order``: w <- (1 - eta alpha) w - eta sw (a - y) x and
     b <- b - eta sw (a - y). The shrinkage is kept as a scalar factor of w
-    (scikit-learn's weight-scaling trick) so the penalty costs O(1) per sample.
+    (scikit-learn's weight-scaling trick) so the L2 penalty costs O(1) per
+    sample. The L1 penalty is the cumulative truncation of Tsuruoka et al.
+    (2009), as in scikit-learn: each weight is pulled toward 0 by the penalty
+    accumulated since the start, never across 0.
 
     Parameters
     ----------
@@ -475,6 +480,12 @@ def sgd_epoch(X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, 
         Updated in place.
     intercept : ndarray of shape (1,)
         Updated in place.
+    alpha, l1 : float
+        L2 and L1 strengths on the mean loss; ``alpha + l1`` drives the
+        "optimal" schedule.
+    l1_state : ndarray of shape (n_features + 1,)
+        Penalty applied so far to each weight, then the total penalty ``u``;
+        carried across epochs. Unused (may be empty) when ``l1`` is 0.
     rate : ndarray of shape (3,)
         ``(eta0, power_t, t0)`` of the schedule.
     t : float
@@ -504,7 +515,7 @@ def sgd_epoch(X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, 
             dz *= sw[i]
             loss *= sw[i]
         sum_loss += loss
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
@@ -513,12 +524,45 @@ def sgd_epoch(X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, 
         step = X.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
         for j in range(d):
             coef[j] -= step * X[i, j]
+        if l1 > 0.0:
+            l1_state[d] += eta * l1
+            for j in range(d):
+                _truncate(coef, j, wscale, l1_state)
         if fit_intercept:
             b -= X.dtype.type(eta) * dz
         t += 1.0
     _rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
+
+
+@kernel
+def _truncate(coef, j, wscale, l1_state):
+    """Cumulative L1 step on ``coef[j]`` (stored divided by ``wscale``).
+
+    ``l1_state[-1]`` is the total penalty ``u`` so far, ``l1_state[j]`` what
+    weight ``j`` has received: it moves toward 0 by at most ``u - q_j``.
+    """
+    u = l1_state[l1_state.shape[0] - 1]
+    before = coef[j]
+    if before > 0:
+        coef[j] = max(0.0, before - (u + l1_state[j]) / wscale)
+    elif before < 0:
+        coef[j] = min(0.0, before + (u - l1_state[j]) / wscale)
+    l1_state[j] += wscale * (coef[j] - before)
+
+
+@kernel
+def soft_threshold(coef, threshold):
+    """``coef <- sign(coef) max(|coef| - threshold, 0)``, in place: the L1 prox."""
+    for j in range(coef.shape[0]):
+        c = coef[j]
+        if c > threshold:
+            coef[j] = c - threshold
+        elif c < -threshold:
+            coef[j] = c + threshold
+        else:
+            coef[j] = 0
 
 
 @kernel
@@ -531,13 +575,16 @@ def _rescale(coef, wscale):
 
 @kernel
 def minibatch_epoch(
-    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, schedule, rate, t
-):
+    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
+    rate, t,
+):  # fmt: skip
     """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``.
 
-    Each batch takes one step along its mean gradient plus ``alpha * w``; the
-    schedule's ``t`` counts batches. Arguments and returns as
-    :func:`sgd_epoch`; the loss of each batch is taken before its step.
+    Each batch takes one step along its mean gradient plus ``alpha * w``, then
+    the proximal step of the L1 penalty (soft-thresholding by ``eta * l1``);
+    the schedule's ``t`` counts batches. Arguments and returns as
+    :func:`sgd_epoch` (``l1_state`` is unused); the loss of each batch is taken
+    before its step.
     """
     n, d = X.shape
     grad = np.empty(d, X.dtype)
@@ -559,11 +606,13 @@ def minibatch_epoch(
             weight = stop - start
         if weight <= 0.0:
             continue
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         scale = X.dtype.type(eta / weight)
         shrink = X.dtype.type(eta * alpha)
         for j in range(d):
             coef[j] -= scale * grad[j] + shrink * coef[j]
+        if l1 > 0.0:
+            soft_threshold(coef, X.dtype.type(eta * l1))
         if fit_intercept:
             intercept[0] -= X.dtype.type(eta * db / weight)
         t += 1.0

@@ -192,7 +192,11 @@ def _stochastic(objective, solver, options, coef, intercept):
     # optimum, while a still-falling loss keeps the step.
     halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
     best_loss, stalled = np.inf, 0
-    common = (coef, intercept, objective.fit_intercept, objective.alpha, schedule, rate)
+    l1_state = np.zeros(coef.size + 1)
+    common = (
+        coef, intercept, objective.fit_intercept, objective.alpha, objective.l1, l1_state,
+        schedule, rate,
+    )  # fmt: skip
     for epoch in range(1, options.max_iter + 1):
         if options.shuffle:
             rng.shuffle(order)

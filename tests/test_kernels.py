@@ -16,6 +16,7 @@ from fastlr._threads import numba_threads
 
 METHODS = ("loop", "vectorized", "parallel")
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+NO_L1 = np.empty(0)
 
 
 def make_problem(n=5000, d=7, scale=1.0, dtype=np.float64, seed=0):
@@ -178,7 +179,7 @@ def test_sgd_epoch_matches_the_seed_update_rule(alpha):
     coef_k, b_k = coef.copy(), np.array([b])
     rate = np.array([eta, 0.5, 1.0])
     _, t = _kernels.sgd_epoch(
-        X, y, np.empty(0), order, coef_k, b_k, True, alpha, _kernels.CONSTANT, rate, 1.0
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, 0.0, NO_L1, _kernels.CONSTANT, rate, 1.0
     )
     assert t == 61.0
     np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-12, atol=1e-14)
@@ -193,10 +194,76 @@ def test_minibatch_epoch_with_one_batch_is_one_gradient_step():
     order = np.arange(80, dtype=np.int64)
     rate = np.array([eta, 0.5, 1.0])
     _kernels.minibatch_epoch(
-        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, _kernels.CONSTANT, rate, 1.0
+        X,
+        y,
+        np.empty(0),
+        order,
+        80,
+        coef_k,
+        b_k,
+        True,
+        alpha,
+        0.0,
+        NO_L1,
+        _kernels.CONSTANT,
+        rate,
+        1.0,
     )
     np.testing.assert_allclose(coef_k, coef - eta * (rg + alpha * coef), rtol=1e-12)
     assert b_k[0] == pytest.approx(b - eta * rg0, rel=1e-12)
+
+
+def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
+    X, y, coef, b = make_problem(n=80, d=5)
+    alpha, l1, eta = 0.01, 0.05, 0.3
+    rg, _, _ = reference.numpy_gradient(X, y, coef, b)
+    coef_k, b_k = coef.copy(), np.array([b])
+    order = np.arange(80, dtype=np.int64)
+    rate = np.array([eta, 0.5, 1.0])
+    _kernels.minibatch_epoch(
+        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, l1, NO_L1, _kernels.CONSTANT,
+        rate, 1.0,
+    )  # fmt: skip
+    step = coef - eta * (rg + alpha * coef)
+    expected = np.sign(step) * np.maximum(np.abs(step) - eta * l1, 0)
+    np.testing.assert_allclose(coef_k, expected, rtol=1e-12, atol=1e-15)
+
+
+def naive_sgd_l1_epoch(X, y, order, coef, intercept, alpha, l1, eta):
+    """Tsuruoka et al.'s cumulative L1 penalty on explicit weights, in plain Python."""
+    coef = coef.astype(float).copy()
+    q = np.zeros_like(coef)
+    u = 0.0
+    for i in order:
+        dz = float(reference.numpy_sigmoid(np.array(X[i] @ coef + intercept))) - y[i]
+        coef = (1 - eta * alpha) * coef - eta * dz * X[i]
+        u += eta * l1
+        for j in range(coef.shape[0]):
+            before = coef[j]
+            if before > 0:
+                coef[j] = max(0.0, before - (u + q[j]))
+            elif before < 0:
+                coef[j] = min(0.0, before + (u - q[j]))
+            q[j] += coef[j] - before
+        intercept -= eta * dz
+    return coef, intercept
+
+
+def test_sgd_epoch_l1_matches_the_cumulative_penalty_rule():
+    X, y, coef, b = make_problem(n=60, d=5)
+    order = np.random.default_rng(3).permutation(60).astype(np.int64)
+    alpha, l1, eta = 0.02, 0.01, 0.1
+    expected_coef, expected_b = naive_sgd_l1_epoch(X, y, order, coef, b, alpha, l1, eta)
+    coef_k, b_k, state = coef.copy(), np.array([b]), np.zeros(6)
+    rate = np.array([eta, 0.5, 1.0])
+    _kernels.sgd_epoch(
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, l1, state, _kernels.CONSTANT, rate,
+        1.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-10, atol=1e-13)
+    assert b_k[0] == pytest.approx(expected_b, rel=1e-10)
+    assert state[-1] == pytest.approx(60 * eta * l1)
+    assert np.any(coef_k == 0.0)  # the penalty is strong enough to zero some weights
 
 
 def test_schedules_follow_scikit_learn_definitions():
