@@ -23,8 +23,8 @@ that is a few ulps per term; in float32 the accumulated rounding of ~n terms is
 about ``sqrt(n) * 6e-8`` relative, so 1e-4 (float32) and 1e-10 (float64) are
 the tolerances the tests use.
 
-The scalar loss, the step-size schedule and the weight-scale fold are imported
-from :mod:`fastlr._kernels` rather than copied. Caveat (STYLE rule 8): numba's
+The scalar loss, the step-size schedule, the weight-scale fold and the L1
+steps are imported from :mod:`fastlr._kernels` rather than copied. Caveat (STYLE rule 8): numba's
 on-disk cache keys on this file only, so after editing those functions in
 ``_kernels.py``, clear ``fastlr/__pycache__/_sparse*`` (or touch this file).
 """
@@ -36,7 +36,14 @@ import scipy.sparse
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import _rescale, learning_rate, n_chunks_for, residual_and_loss
+from ._kernels import (
+    _rescale,
+    _truncate,
+    learning_rate,
+    n_chunks_for,
+    residual_and_loss,
+    soft_threshold,
+)
 from ._validation import _DATA_FIXES, _check_numeric_dtype
 
 METHODS = ("loop", "parallel")
@@ -372,14 +379,21 @@ def csr_gradient_sums(
 
 @kernel
 def csr_sgd_epoch(
-    data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, rate, t
-):
-    """One epoch of per-example SGD with an L2 penalty, on CSR rows.
+    data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
+    schedule, rate, t,
+):  # fmt: skip
+    """One epoch of per-example SGD with L2 and L1 penalties, on CSR rows.
 
     The twin of :func:`fastlr._kernels.sgd_epoch`, with the same arguments
-    after the CSR arrays and the same returns. The shrinkage is kept as a
-    scalar factor of w (scikit-learn's weight-scaling trick), so an update
-    costs the row's non-zeros only.
+    after the CSR arrays and the same returns; an update costs the row's
+    non-zeros only. The L2 shrinkage is a scalar factor of w (scikit-learn's
+    weight-scaling trick). The cumulative L1 truncation is lazy: a weight
+    catches up on the penalty accumulated in ``l1_state`` when its feature
+    next appears in a row (before the row's score) and at the end of the
+    epoch. With ``alpha = 0`` or ``l1 = 0`` this is exactly the dense epoch.
+    With both, a weight's backlog is taken at the weight scale of its catch-up
+    (as scikit-learn's SGD does on sparse rows), where the dense epoch takes
+    it step by step: slightly more shrinkage between a feature's appearances.
 
     Returns
     -------
@@ -390,12 +404,15 @@ def csr_sgd_epoch(
     """
     one = data.dtype.type(1)
     has_sw = sw.shape[0] > 0
+    n_features = coef.shape[0]
     wscale = 1.0
     b = intercept[0]
     sum_loss = 0.0
     for k in range(order.shape[0]):
         i = order[k]
         lo, hi = indptr[i], indptr[i + 1]
+        if l1 > 0.0:
+            _truncate_row(indices, lo, hi, coef, wscale, l1_state)
         z = _row_dot(data, indices, lo, hi, coef, one - one)
         z = data.dtype.type(wscale) * z + b
         dz, loss = residual_and_loss(z, y[i], one, True)
@@ -403,20 +420,40 @@ def csr_sgd_epoch(
             dz *= sw[i]
             loss *= sw[i]
         sum_loss += loss
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            wscale *= max(0.0, 1.0 - eta * alpha)
-            if wscale < 1e-9:
-                _rescale(coef, wscale)
-                wscale = 1.0
+            wscale = _shrink(coef, wscale, 1.0 - eta * alpha)
         step = data.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
         _row_axpy(data, indices, lo, hi, -step, coef)
+        if l1 > 0.0:
+            l1_state[n_features] += eta * l1
+            _truncate_row(indices, lo, hi, coef, wscale, l1_state)
         if fit_intercept:
             b -= data.dtype.type(eta) * dz
         t += 1.0
+    if l1 > 0.0:
+        for j in range(n_features):
+            _truncate(coef, j, wscale, l1_state)
     _rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
+
+
+@kernel
+def _shrink(coef, wscale, factor):
+    """The weight scale times ``max(factor, 0)``, folded into ``coef`` below 1e-9."""
+    wscale *= max(0.0, factor)
+    if wscale < 1e-9:
+        _rescale(coef, wscale)
+        wscale = 1.0
+    return wscale
+
+
+@kernel
+def _truncate_row(indices, start, stop, coef, wscale, l1_state):
+    """Cumulative L1 truncation of the weights of the non-zeros ``start:stop``."""
+    for p in range(start, stop):
+        _truncate(coef, indices[p], wscale, l1_state)
 
 
 @kernel
@@ -443,6 +480,8 @@ def csr_minibatch_epoch(
     intercept,
     fit_intercept,
     alpha,
+    l1,
+    l1_state,
     schedule,
     rate,
     t,
@@ -450,8 +489,9 @@ def csr_minibatch_epoch(
     """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``, on CSR rows.
 
     The twin of :func:`fastlr._kernels.minibatch_epoch`: each batch takes one
-    step along its mean gradient plus ``alpha * w``; the schedule's ``t``
-    counts batches. Arguments and returns as :func:`csr_sgd_epoch`.
+    step along its mean gradient plus ``alpha * w``, then the L1 proximal step
+    (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
+    Arguments and returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
     """
     n = order.shape[0]
     grad = np.empty(coef.shape[0], data.dtype)
@@ -466,11 +506,13 @@ def csr_minibatch_epoch(
         weight = _batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         scale = data.dtype.type(eta / weight)
         shrink = data.dtype.type(eta * alpha)
         for j in range(coef.shape[0]):
             coef[j] -= scale * grad[j] + shrink * coef[j]
+        if l1 > 0.0:
+            soft_threshold(coef, data.dtype.type(eta * l1))
         if fit_intercept:
             intercept[0] -= data.dtype.type(eta * db / weight)
         t += 1.0

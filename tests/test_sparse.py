@@ -22,8 +22,10 @@ INDEX_DTYPES = (np.int32, np.int64)
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 
 
-def make_csr(n=6000, d=60, density=0.03, dtype=np.float64, index_dtype=np.int32, seed=0):
-    """Random CSR problem: ~``density`` non-zeros, a tenth of the rows empty.
+def make_csr(
+    n=6000, d=60, density=0.03, empty_rows=0.1, dtype=np.float64, index_dtype=np.int32, seed=0
+):
+    """Random CSR problem: ~``density`` non-zeros, a fraction ``empty_rows`` of rows empty.
 
     The default n spans several chunks of the parallel gradient.
 
@@ -38,7 +40,7 @@ def make_csr(n=6000, d=60, density=0.03, dtype=np.float64, index_dtype=np.int32,
         n, d, density=density, format="csr", dtype=dtype, random_state=rng,
         data_rvs=rng.standard_normal,
     )  # fmt: skip
-    keep = (rng.random(n) > 0.1).astype(dtype)
+    keep = (rng.random(n) >= empty_rows).astype(dtype)
     X = (scipy.sparse.diags(keep) @ X).tocsr()
     X.eliminate_zeros()
     X.indices = X.indices.astype(index_dtype)
@@ -177,65 +179,98 @@ def test_duplicate_and_unsorted_entries_count_as_scipy_counts_them():
 # --------------------------------------------------------------------------
 
 
-def epoch_problem(dtype, index_dtype, weighted, n=1500):
-    """``(X, y, sw, order, coef, intercept_buffer, rate)`` for one epoch."""
-    X, y, coef, b = make_csr(n=n, d=40, density=0.1, dtype=dtype, index_dtype=index_dtype)
-    coef *= dtype(0.1)
+def epoch_problem(dtype, index_dtype, weighted, density=0.1, empty_rows=0.1):
+    """``(X, y, sw, order, coef, intercept, rate)``: the data and starting point."""
+    n = 1500
+    X, y, coef, b = make_csr(
+        n=n, d=40, density=density, empty_rows=empty_rows, dtype=dtype, index_dtype=index_dtype
+    )
     order = np.random.default_rng(4).permutation(n).astype(np.int64)
     rate = np.array([0.05, 0.5, 10.0])
-    sw = make_weights(n, dtype, weighted)
-    return X, y, sw, order, coef, np.array([b], dtype), rate
+    return X, y, make_weights(n, dtype, weighted), order, coef * dtype(0.1), b, rate
 
 
-def run_both(epoch_pair, X, args, prefix, suffix):
-    """Run the CSR and dense epoch on copies of the same state; return both states."""
-    csr_epoch, dense_epoch = epoch_pair
-    states = []
-    for epoch, data_args in ((csr_epoch, csr_arrays(X)[:3]), (dense_epoch, (X.toarray(),))):
-        coef, intercept = args[0].copy(), args[1].copy()
-        sum_loss, t = epoch(*data_args, *prefix, coef, intercept, *suffix)
-        states.append((coef, intercept[0], sum_loss, t))
-    return states
+def run_epochs(epoch, data_args, problem, batch, penalty, schedule, n_epochs=2):
+    """``n_epochs`` epochs from the problem's starting point, carrying t and the L1 state.
+
+    Returns
+    -------
+    coef, intercept, l1_state, losses (one per epoch), t
+    """
+    _, y, sw, order, coef, b, rate = problem
+    coef, intercept = coef.copy(), np.array([b])
+    l1_state = np.zeros(coef.shape[0] + 1)
+    t, losses = 1.0, []
+    for _ in range(n_epochs):
+        sum_loss, t = epoch(
+            *data_args, y, sw, order, *batch, coef, intercept, True, *penalty, l1_state,
+            schedule, rate, t,
+        )  # fmt: skip
+        losses.append(sum_loss)
+    return coef, intercept[0], l1_state, losses, t
 
 
-def assert_states_close(states, dtype):
-    (coef, b, loss, t), (dense_coef, dense_b, dense_loss, dense_t) = states
-    assert coef.dtype == dtype and t == dense_t
-    assert_close(coef, dense_coef, RTOL[dtype])
-    assert b == pytest.approx(dense_b, rel=RTOL[dtype])
-    assert loss == pytest.approx(dense_loss, rel=RTOL[dtype])
+def assert_epochs_equal(epoch_pair, problem, dtype, batch=(), **kwargs):
+    """The CSR epoch and the dense epoch on ``X.toarray()`` reach the same state."""
+    X, rtol = problem[0], RTOL[dtype]
+    ours = run_epochs(epoch_pair[0], csr_arrays(X)[:3], problem, batch, **kwargs)
+    coef, b, l1_state, losses, t = ours
+    dense = run_epochs(epoch_pair[1], (X.toarray(),), problem, batch, **kwargs)
+    assert coef.dtype == dtype and t == dense[4]
+    assert_close(coef, dense[0], rtol)
+    assert b == pytest.approx(dense[1], rel=rtol)
+    assert_close(l1_state, dense[2], rtol)
+    assert losses == pytest.approx(dense[3], rel=rtol)
+    return ours
+
+
+SGD = (_sparse.csr_sgd_epoch, _kernels.sgd_epoch)
+MINIBATCH = (_sparse.csr_minibatch_epoch, _kernels.minibatch_epoch)
 
 
 @pytest.mark.parametrize(
-    ("alpha", "schedule"),
-    [(0.0, _kernels.INVSCALING), (0.01, _kernels.OPTIMAL), (0.5, _kernels.CONSTANT)],
+    ("penalty", "schedule"),
+    [
+        ((0.0, 0.0), _kernels.INVSCALING),
+        ((0.01, 0.0), _kernels.OPTIMAL),
+        # w shrinks by 0.975 a step: the weight scale falls below 1e-9 every
+        # ~800 steps and is folded back into coef mid-epoch.
+        ((0.5, 0.0), _kernels.CONSTANT),
+        # Pure L1: the lazy truncation catches up to the dense one exactly.
+        ((0.0, 0.01), _kernels.CONSTANT),
+        ((0.0, 0.002), _kernels.OPTIMAL),
+    ],
 )
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sgd_epoch_equals_the_dense_epoch(dtype, index_dtype, weighted, alpha, schedule):
-    """alpha = 0.5 at eta = 0.05 shrinks w by 0.975 a step: the weight scale falls below
-    1e-9 every ~800 steps and is folded back into coef mid-epoch."""
-    X, y, sw, order, coef, intercept, rate = epoch_problem(dtype, index_dtype, weighted)
-    states = run_both(
-        (_sparse.csr_sgd_epoch, _kernels.sgd_epoch), X, (coef, intercept),
-        (y, sw, order), (True, alpha, schedule, rate, 1.0),
-    )  # fmt: skip
-    assert states[0][3] == 1.0 + X.shape[0]
-    assert_states_close(states, dtype)
+def test_sgd_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, penalty, schedule):
+    problem = epoch_problem(dtype, index_dtype, weighted)
+    coef, *_, t = assert_epochs_equal(SGD, problem, dtype, penalty=penalty, schedule=schedule)
+    assert t == 1.0 + 2 * problem[0].shape[0]
+    if penalty[1] > 0:
+        assert (coef == 0).any()  # the truncation clipped weights at 0
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_elastic_net_equals_the_dense_epochs_when_every_row_is_full(dtype):
+    """Every feature is in every row, so no weight lags on its L1 truncation."""
+    problem = epoch_problem(dtype, np.int32, False, density=1.0, empty_rows=0.0)
+    penalty, schedule = (0.01, 0.01), _kernels.CONSTANT
+    coef, *_ = assert_epochs_equal(SGD, problem, dtype, penalty=penalty, schedule=schedule)
+    assert (coef == 0).any()
+
+
+@pytest.mark.parametrize("penalty", [(0.01, 0.0), (0.005, 0.01)])
 @pytest.mark.parametrize("batch_size", [1, 32, 4096])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_minibatch_epoch_equals_the_dense_epoch(dtype, index_dtype, weighted, batch_size):
-    X, y, sw, order, coef, intercept, rate = epoch_problem(dtype, index_dtype, weighted)
-    states = run_both(
-        (_sparse.csr_minibatch_epoch, _kernels.minibatch_epoch), X, (coef, intercept),
-        (y, sw, order, batch_size), (True, 0.01, _kernels.INVSCALING, rate, 1.0),
-    )  # fmt: skip
-    assert_states_close(states, dtype)
+def test_minibatch_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, batch_size, penalty):
+    problem = epoch_problem(dtype, index_dtype, weighted)
+    assert_epochs_equal(
+        MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=_kernels.INVSCALING
+    )
 
 
 # --------------------------------------------------------------------------
