@@ -627,8 +627,8 @@ def _contention_note(contended):
     )
 
 
-def render(tier, environment, results, other_cores, plots):
-    """The whole report as markdown."""
+def render(tier, command, environment, results, other_cores, plots):
+    """The whole report as markdown; ``command`` is the command line that made it."""
     rows = gradient_rows(tier, results["grid"]) + loop_rows(tier, results["loop"])
     rows += training_rows(tier, results["epochs"], results["lbfgs"])
     rows += startup_rows(results["cold"], results["memory"], tier)
@@ -640,7 +640,7 @@ def render(tier, environment, results, other_cores, plots):
     parts = [
         f"# fastlr benchmark report ({tier.name} tier)\n\n"
         f"{datetime.datetime.now().isoformat(timespec='seconds')}; "
-        f"`python -m benchmarks.report --tier {tier.name}`. Ratios come from times "
+        f"`{command}`. Ratios come from times "
         "measured side by side in this run.\n\n"
         + "\n".join(f"- {line}" for line in environment)
         + f"\n- other processes used {load} while the report ran"
@@ -683,7 +683,8 @@ def main(argv=None):
     print("\n".join(environment), flush=True)
     results = run_measurements(tier, args.max_wait)
     plots = write_plots(out, results["grid"], results["scaling"])
-    report, table = render(tier, environment, results, monitor.other_cores(), plots)
+    command = " ".join(["python -m benchmarks.report", *(sys.argv[1:] if argv is None else argv)])
+    report, table = render(tier, command, environment, results, monitor.other_cores(), plots)
     (out / "report.md").write_text(report)
     print(table)
     log(f"wrote {out / 'report.md'}" + "".join(f", {out / p}" for p in plots))
