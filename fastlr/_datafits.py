@@ -11,9 +11,41 @@ for the binary loss) and its intercepts shape ``(n_outputs,)`` (``(1,)``).
 """
 
 import numpy as np
+import scipy.sparse
 
-from . import _kernels
+from . import _kernels, _multinomial, _sparse
 from ._gradient import gradient_sums
+
+
+def make_datafit(X, y, sw, total_weight, n_classes):
+    """The datafit for validated X (dense or CSR) and class indices ``y``.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features)
+        float32 or float64.
+    y : ndarray of shape (n_samples,)
+        Class indices in ``0..n_classes-1``.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights in X's dtype, empty for unit weights.
+    total_weight : float
+    n_classes : int
+        2 for the binary loss, more for the multinomial one.
+
+    Returns
+    -------
+    datafit : BinaryLogistic, SparseBinaryLogistic or Multinomial
+    """
+    if scipy.sparse.issparse(X):
+        if n_classes > 2:
+            raise ValueError(
+                "Multiclass training on sparse X is not supported yet. Train one binary "
+                "model per class (sklearn.multiclass.OneVsRestClassifier keeps X sparse)."
+            )
+        return SparseBinaryLogistic(X, y.astype(X.dtype), sw, total_weight)
+    if n_classes > 2:
+        return Multinomial(X, y.astype(np.int64), sw, total_weight, n_classes)
+    return BinaryLogistic(X, y.astype(X.dtype), sw, total_weight)
 
 
 class BinaryLogistic:
@@ -78,6 +110,100 @@ class BinaryLogistic:
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
         n_chunks = _kernels.n_chunks_for(self.n_samples)
         return _kernels.gram_matvec(self.X, v, self.dtype.type(v0), n_chunks, out)
+
+
+class SparseBinaryLogistic(BinaryLogistic):
+    """Binary cross-entropy on CSR X, through the CSR kernels (never densified).
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix of shape (n_samples, n_features)
+    y, sw, total_weight
+        As for :class:`BinaryLogistic`.
+    """
+
+    def __init__(self, X, y, sw, total_weight):
+        self.matrix = X
+        self.csr = _sparse.csr_arrays(X)
+        self.X, self.y, self.sw = X, y, sw
+        self.total_weight = total_weight
+        self.dtype = self.csr.data.dtype
+        self.n_samples, self.n_features = X.shape
+        self.coef_shape = (self.n_features,)
+        self.n_outputs = 1
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the gradient sums into the buffers; return the loss sum."""
+        _, db, cost = _sparse.csr_gradient_sums(
+            *self.csr, self.y, self.sw, coef, self.dtype.type(intercept[0]),
+            with_loss=with_loss, out=grad_coef,
+        )  # fmt: skip
+        grad_intercept[0] += db
+        return cost
+
+    def sgd_epoch(self, order, *args):
+        """One compiled per-example epoch over CSR rows."""
+        data, indices, indptr, _ = self.csr
+        return _sparse.csr_sgd_epoch(data, indices, indptr, self.y, self.sw, order, *args)
+
+    def minibatch_epoch(self, order, batch_size, *args):
+        """One compiled mini-batch epoch over CSR rows."""
+        data, indices, indptr, _ = self.csr
+        return _sparse.csr_minibatch_epoch(
+            data, indices, indptr, self.y, self.sw, order, batch_size, *args
+        )
+
+    def gram_matvec(self, v, v0):
+        """``A^T A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
+        z = self.matrix @ v + v0
+        out = np.empty(self.n_features + 1, dtype=self.dtype)
+        out[: self.n_features] = self.matrix.T @ z
+        out[self.n_features] = z.sum()
+        return out
+
+
+class Multinomial(BinaryLogistic):
+    """Softmax cross-entropy over ``n_classes`` on dense X.
+
+    Coefficients have shape ``(n_classes, n_features)`` and intercepts
+    ``(n_classes,)``.
+
+    Parameters
+    ----------
+    X, sw, total_weight
+        As for :class:`BinaryLogistic`.
+    y : ndarray of shape (n_samples,)
+        int64 class indices.
+    n_classes : int
+    """
+
+    #: The softmax Hessian in the scores, diag(p) - p p^T, is at most 1/2.
+    curvature = 0.5
+
+    def __init__(self, X, y, sw, total_weight, n_classes):
+        super().__init__(X, y, sw, total_weight)
+        self.coef_shape = (n_classes, self.n_features)
+        self.n_outputs = n_classes
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the gradient sums into the buffers; return the loss sum."""
+        buffer = np.zeros(self.n_outputs, dtype=self.dtype)
+        intercept = np.asarray(intercept, dtype=self.dtype)
+        cost = _multinomial.multinomial_gradient_sums(
+            self.X, self.y, self.sw, coef, intercept, with_loss, grad_coef, buffer
+        )
+        grad_intercept += buffer
+        return cost
+
+    def sgd_epoch(self, order, *args):
+        """One compiled per-example epoch on the softmax loss."""
+        return _multinomial.multinomial_sgd_epoch(self.X, self.y, self.sw, order, *args)
+
+    def minibatch_epoch(self, order, batch_size, *args):
+        """One compiled mini-batch epoch on the softmax loss."""
+        return _multinomial.multinomial_minibatch_epoch(
+            self.X, self.y, self.sw, order, batch_size, *args
+        )
 
 
 class Objective:

@@ -38,6 +38,25 @@ class SolverOptions:
     shuffle: bool = True
     random_state: object = None
     verbose: int = 0
+    #: ``score(coef, intercept)`` on held-out data; when given, the stopping
+    #: rule watches it (higher is better) instead of the training loss.
+    validation_score: object = None
+
+
+@dataclass
+class StochasticState:
+    """What sgd and minibatch carry from one call to the next (``partial_fit``).
+
+    ``t`` counts updates (plus one), ``l1_state`` holds the cumulative L1
+    penalty (per weight, then the total), ``eta0`` the current step of
+    minibatch's "auto" schedule (None until it is set), and ``rng`` the
+    shuffling generator.
+    """
+
+    t: float = 1.0
+    l1_state: np.ndarray | None = None
+    eta0: float | None = None
+    rng: object = None
 
 
 @dataclass
@@ -49,6 +68,8 @@ class SolverResult:
     n_iter: int
     loss: list = field(default_factory=list)
     elapsed: list = field(default_factory=list)
+    score: list = field(default_factory=list)
+    state: StochasticState | None = None
 
 
 class _History:
@@ -58,38 +79,46 @@ class _History:
         self.solver = solver
         self.options = options
         self.n_samples = n_samples
-        self.loss, self.elapsed = [], []
+        self.loss, self.elapsed, self.score = [], [], []
         self.best = np.inf
         self.no_improvement = 0
         self.start = time.perf_counter()
 
-    def record(self, loss):
+    def record(self, loss, coef=None, intercept=None):
         """Record one epoch; return True when the stopping rule is met.
 
         As scikit-learn's SGD: stop after ``n_iter_no_change`` consecutive epochs
-        whose loss is not below the best loss minus ``tol``.
+        whose loss is not below the best loss minus ``tol``; with a validation
+        score (early stopping), whose score is not above the best plus ``tol``.
         """
         now = time.perf_counter() - self.start
         self.loss.append(float(loss))
         self.elapsed.append(now)
+        watched = loss
+        score_text = ""
+        if self.options.validation_score is not None and coef is not None:
+            score = float(self.options.validation_score(coef, intercept))
+            self.score.append(score)
+            watched = -score
+            score_text = f", validation score {score:.6g}"
         if self.options.verbose:
             rate = self.n_samples * len(self.loss) / max(now, 1e-12)
             print(
-                f"[{self.solver}] epoch {len(self.loss)}: loss {loss:.6g}, "
+                f"[{self.solver}] epoch {len(self.loss)}: loss {loss:.6g}{score_text}, "
                 f"{rate:,.0f} samples/s, {now:.3f} s"
             )
         tol = self.options.tol
         if tol is None:
             return False
-        if loss > self.best - tol:
+        if watched > self.best - tol:
             self.no_improvement += 1
         else:
             self.no_improvement = 0
-        self.best = min(self.best, loss)
+        self.best = min(self.best, watched)
         return self.no_improvement >= self.options.n_iter_no_change
 
-    def result(self, coef, intercept, n_iter):
-        return SolverResult(coef, intercept, n_iter, self.loss, self.elapsed)
+    def result(self, coef, intercept, n_iter, state=None):
+        return SolverResult(coef, intercept, n_iter, self.loss, self.elapsed, self.score, state)
 
 
 def _warn_max_iter(solver, options, advice):
@@ -116,15 +145,20 @@ def _initial(objective, coef0, intercept0):
     return coef, intercept
 
 
-def solve(objective, solver, options, coef0=None, intercept0=None):
+def solve(objective, solver, options, coef0=None, intercept0=None, state=None):
     """Minimize ``objective`` with ``solver``, starting from ``coef0``/``intercept0``.
+
+    ``state`` (sgd and minibatch only) continues a previous call's schedule,
+    L1 penalty and shuffling; it is updated in place and returned in the result.
 
     Returns
     -------
     result : SolverResult
     """
     coef, intercept = _initial(objective, coef0, intercept0)
-    drivers = {"lbfgs": _lbfgs, "gd": _gd, "sgd": _stochastic, "minibatch": _stochastic}
+    if solver in ("sgd", "minibatch"):
+        return _stochastic(objective, solver, options, coef, intercept, state)
+    drivers = {"lbfgs": _lbfgs, "gd": _gd}
     return drivers[solver](objective, solver, options, coef, intercept)
 
 
@@ -142,7 +176,7 @@ def _gd(objective, solver, options, coef, intercept):
         coef -= dtype.type(eta) * grad
         objective.prox(coef, eta)
         intercept -= dtype.type(eta) * grad_b.astype(dtype)
-        if history.record(value):
+        if history.record(value, coef, intercept):
             return history.result(coef, intercept, epoch)
     _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
     return history.result(coef, intercept, options.max_iter)
@@ -177,33 +211,37 @@ def _optimal_t0(alpha):
     return 1.0 / (typical_w * alpha)
 
 
-def _stochastic(objective, solver, options, coef, intercept):
+def _stochastic(objective, solver, options, coef, intercept, state=None):
     """Per-example SGD or mini-batch SGD, one compiled call per epoch."""
     datafit = objective.datafit
+    state = StochasticState() if state is None else state
+    if state.l1_state is None:
+        state.l1_state = np.zeros(coef.size + 1)
+    if state.rng is None:
+        state.rng = check_random_state(options.random_state)
     schedule, eta0 = _schedule(options, objective, solver)
-    rate = np.array([eta0, options.power_t, _optimal_t0(objective.strength)])
-    rng = check_random_state(options.random_state)
-    t = 1.0
+    if state.eta0 is None:
+        state.eta0 = eta0
+    rate = np.array([state.eta0, options.power_t, _optimal_t0(objective.strength)])
     history = _History(solver, options, datafit.n_samples)
     order = np.arange(datafit.n_samples, dtype=np.int64)
-    # "auto" mini-batch steps start at 1/L and halve after n_iter_no_change
-    # epochs whose loss is not below the best so far (scikit-learn's
-    # "adaptive" rule): small batches' noise stalls a constant step above the
-    # optimum, while a still-falling loss keeps the step.
+    # "auto" mini-batch steps start at 1/L and halve when the mean loss of the
+    # last n_iter_no_change epochs is no lower than that of the n_iter_no_change
+    # before: small batches' noise stalls a constant step above the optimum,
+    # while a still-falling trend (however noisy epoch to epoch) keeps it.
+    plateau = _Plateau(2 * options.n_iter_no_change)
     halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
-    best_loss, stalled = np.inf, 0
-    l1_state = np.zeros(coef.size + 1)
     common = (
-        coef, intercept, objective.fit_intercept, objective.alpha, objective.l1, l1_state,
+        coef, intercept, objective.fit_intercept, objective.alpha, objective.l1, state.l1_state,
         schedule, rate,
     )  # fmt: skip
     for epoch in range(1, options.max_iter + 1):
         if options.shuffle:
-            rng.shuffle(order)
+            state.rng.shuffle(order)
         if solver == "sgd":
-            sum_loss, t = datafit.sgd_epoch(order, *common, t)
+            sum_loss, state.t = datafit.sgd_epoch(order, *common, state.t)
         else:
-            sum_loss, t = datafit.minibatch_epoch(order, options.batch_size, *common, t)
+            sum_loss, state.t = datafit.minibatch_epoch(order, options.batch_size, *common, state.t)
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError(
                 f"The {solver} solver diverged at epoch {epoch} (non-finite coefficients). "
@@ -212,15 +250,34 @@ def _stochastic(objective, solver, options, coef, intercept):
         penalty = 0.5 * objective.alpha * float(np.vdot(coef, coef))
         penalty += objective.l1 * float(np.abs(coef).sum())
         loss = sum_loss / objective.total_weight + penalty
-        stalled = stalled + 1 if loss >= best_loss else 0
-        best_loss = min(best_loss, loss)
-        if halve_on_plateau and stalled >= options.n_iter_no_change:
+        if plateau.reached(loss) and halve_on_plateau:
             rate[0] *= 0.5
-            stalled = 0
-        if history.record(loss):
-            return history.result(coef, intercept, epoch)
+        state.eta0 = rate[0]
+        if history.record(loss, coef, intercept):
+            return history.result(coef, intercept, epoch, state)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
-    return history.result(coef, intercept, options.max_iter)
+    return history.result(coef, intercept, options.max_iter, state)
+
+
+class _Plateau:
+    """Detects a flat loss trend: two consecutive windows of ``width`` epochs
+    whose mean does not fall. After a detection it waits for two new windows."""
+
+    def __init__(self, width):
+        self.width = width
+        self.losses = []
+
+    def reached(self, loss):
+        self.losses.append(loss)
+        if len(self.losses) < 2 * self.width:
+            return False
+        older = np.mean(self.losses[: self.width])
+        recent = np.mean(self.losses[self.width :])
+        self.losses.pop(0)
+        if recent < older:
+            return False
+        self.losses.clear()
+        return True
 
 
 def _lbfgs(objective, solver, options, coef, intercept):

@@ -60,7 +60,8 @@ def validate_features(estimator, X, y="no_validation", *, reset):
     X : ndarray, or (X, y) when y is given
     """
     _check_numeric_dtype(X, "X")
-    kwargs = dict(dtype=list(FLOAT_DTYPES), order="C", reset=reset)
+    # Sparse input becomes CSR (the format of the sparse kernels), never dense.
+    kwargs = dict(dtype=list(FLOAT_DTYPES), order="C", reset=reset, accept_sparse="csr")
     if isinstance(y, str) and y == "no_validation":
         with _numeric_errors("X"):
             return validate_data(estimator, X, **kwargs)

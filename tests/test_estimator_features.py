@@ -1,0 +1,233 @@
+"""The full estimator: multiclass, L1/elastic-net, class weights, sparse X, online training.
+
+Every optimum is compared with scikit-learn's ``LogisticRegression`` through
+one float64 objective (below), the function both minimize divided by ``C S``.
+Tolerances: lbfgs converges to the exact optimum, so 1e-6 relative (the
+issue's figure); proximal gd (ISTA) converges linearly but slowly on these
+ill-conditioned problems, so it is held to 1e-4 after enough iterations;
+stochastic solvers to 1% (their noise floor at a fixed budget).
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse
+from scipy.special import logsumexp
+from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+import fastlr
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def load_standardized(loader):
+    X, y = loader(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+DATASETS = {"iris": load_iris, "wine": load_wine, "digits": load_digits}
+
+
+def objective(coef, intercept, X, y, classes, C=1.0, l1_ratio=0.0, sample_weight=None):
+    """Mean (weighted) log-loss + (1 / (C S)) ((1 - r) / 2 ||W||^2 + r ||W||_1), in float64."""
+    X = np.asarray(X.toarray() if scipy.sparse.issparse(X) else X, dtype=np.float64)
+    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
+    scores = X @ coef.T + np.asarray(intercept, dtype=np.float64)
+    y_idx = np.searchsorted(classes, y)
+    if coef.shape[0] == 1:
+        z = scores[:, 0]
+        losses = np.logaddexp(0, z) - (y_idx == 1) * z
+    else:
+        losses = logsumexp(scores, axis=1) - scores[np.arange(len(y)), y_idx]
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    total = sw.sum()
+    penalty = (1 - l1_ratio) / 2 * np.sum(coef**2) + l1_ratio * np.abs(coef).sum()
+    return np.dot(sw, losses) / total + penalty / (C * total)
+
+
+def sklearn_fit(X, y, **params):
+    """scikit-learn's optimum at a tight tolerance."""
+    params = {"tol": 1e-10, "max_iter": 100_000, **params}
+    return SkLogisticRegression(**params).fit(X, y)
+
+
+def gap(model, reference, X, y, **kw):
+    """Relative objective gap of ``model`` over ``reference`` (both fitted)."""
+    classes = reference.classes_
+    best = objective(reference.coef_, reference.intercept_, X, y, classes, **kw)
+    value = objective(model.coef_, model.intercept_, X, y, classes, **kw)
+    return (value - best) / best
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_multinomial_lbfgs_reaches_sklearn_optimum(name):
+    X, y = load_standardized(DATASETS[name])
+    reference = sklearn_fit(X, y)
+    model = fastlr.LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
+    assert model.coef_.shape == (len(np.unique(y)), X.shape[1])
+    assert model.intercept_.shape == (len(np.unique(y)),)
+    assert abs(gap(model, reference, X, y)) <= 1e-6
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="gd", max_iter=3000, tol=None),
+        dict(solver="sgd", max_iter=100, tol=None, random_state=0),
+        dict(solver="minibatch", batch_size=16, max_iter=300, tol=None, random_state=0),
+    ],
+    ids=["gd", "sgd", "minibatch"],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_multinomial_first_order_solvers_reach_one_percent(params, dtype):
+    X, y = load_standardized(load_iris)
+    reference = sklearn_fit(X, y)
+    model = fastlr.LogisticRegression(**params).fit(X.astype(dtype), y)
+    assert model.coef_.dtype == dtype
+    assert -1e-10 <= gap(model, reference, X, y) <= 1e-2
+
+
+def test_multinomial_predictions_follow_classes():
+    X, y = load_standardized(load_iris)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = fastlr.LogisticRegression().fit(X, labels)
+    np.testing.assert_array_equal(model.classes_, ["setosa", "versicolor", "virginica"])
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(X), model.classes_[proba.argmax(axis=1)])
+    np.testing.assert_allclose(np.exp(model.predict_log_proba(X)), proba, rtol=1e-10)
+    assert model.decision_function(X).shape == (150, 3)
+    assert model.score(X, labels) > 0.9
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    return load_standardized(load_breast_cancer)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_l1_and_elasticnet_gd_reach_saga_optimum(cancer, l1_ratio):
+    X, y = cancer
+    C = 0.1
+    reference = sklearn_fit(X, y, solver="saga", C=C, l1_ratio=l1_ratio, tol=1e-12)
+    penalty = "l1" if l1_ratio == 1.0 else "elasticnet"
+    model = fastlr.LogisticRegression(
+        solver="gd", penalty=penalty, l1_ratio=l1_ratio, C=C, max_iter=20_000, tol=None
+    ).fit(X, y)
+    assert abs(gap(model, reference, X, y, C=C, l1_ratio=l1_ratio)) <= 1e-4
+    # The same features are switched off (clear zeros of the reference).
+    clearly_zero = np.abs(reference.coef_[0]) < 1e-8
+    assert clearly_zero.sum() >= 5
+    np.testing.assert_array_equal(model.coef_[0][clearly_zero], 0.0)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "minibatch"])
+def test_l1_stochastic_solvers_reach_one_percent_and_sparsity(cancer, solver):
+    X, y = cancer
+    C = 0.1
+    reference = sklearn_fit(X, y, solver="saga", C=C, l1_ratio=1.0, tol=1e-12)
+    model = fastlr.LogisticRegression(
+        solver=solver, penalty="l1", C=C, max_iter=200, tol=None, random_state=0, batch_size=32
+    ).fit(X, y)
+    assert -1e-10 <= gap(model, reference, X, y, C=C, l1_ratio=1.0) <= 1e-2
+    assert np.sum(model.coef_ == 0) >= 5
+
+
+def test_l1_with_lbfgs_names_the_solvers_that_support_it(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match=r"penalty='l1' needs one of the solvers.*'gd'"):
+        fastlr.LogisticRegression(penalty="l1").fit(X, y)
+    with pytest.raises(ValueError, match=r"elasticnet' needs l1_ratio"):
+        fastlr.LogisticRegression(solver="gd", penalty="elasticnet").fit(X, y)
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 1: 0.5}])
+def test_class_weight_matches_sklearn(cancer, class_weight):
+    X, y = cancer
+    sw = np.random.default_rng(0).integers(1, 4, size=len(y)).astype(float)
+    reference = sklearn_fit(X, y, class_weight=class_weight)
+    model = fastlr.LogisticRegression(class_weight=class_weight, tol=1e-10, max_iter=1000)
+    model.fit(X, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
+    reference = sklearn_fit(X, y, class_weight=class_weight).fit(X, y, sample_weight=sw)
+    model.fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "gd", "sgd", "minibatch"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_csr_input_gives_the_dense_model(cancer, solver, dtype):
+    X, y = cancer
+    X = np.where(np.abs(X) < 0.5, 0.0, X).astype(dtype)  # ~40% zeros
+    params = dict(solver=solver, max_iter=20, tol=None, random_state=0, shuffle=True)
+    dense = fastlr.LogisticRegression(**params).fit(X, y)
+    sparse = fastlr.LogisticRegression(**params).fit(scipy.sparse.csr_matrix(X), y)
+    assert sparse.coef_.dtype == dtype
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(sparse.coef_, dense.coef_, rtol=rtol, atol=rtol * 1e-2)
+    np.testing.assert_allclose(
+        sparse.predict_proba(scipy.sparse.csr_matrix(X)), dense.predict_proba(X), atol=rtol
+    )
+
+
+@pytest.mark.parametrize("solver, batch_size", [("sgd", 1), ("minibatch", 25)])
+def test_partial_fit_over_chunks_equals_one_epoch_of_fit(cancer, solver, batch_size):
+    X, y = cancer
+    X, y = X[:500], y[:500]
+    params = dict(
+        solver=solver, alpha=1e-3, shuffle=False, learning_rate="optimal", batch_size=batch_size
+    )
+    fit = fastlr.LogisticRegression(max_iter=1, tol=None, **params).fit(X, y)
+    online = fastlr.LogisticRegression(**params)
+    for rows in np.split(np.arange(500), 4):
+        online.partial_fit(X[rows], y[rows], classes=[0, 1])
+    np.testing.assert_allclose(online.coef_, fit.coef_, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(online.intercept_, fit.intercept_, rtol=1e-12)
+    assert online.t_ == fit.t_ == (500 if solver == "sgd" else 20)
+
+
+def test_partial_fit_needs_classes_and_known_labels(cancer):
+    X, y = cancer
+    model = fastlr.LogisticRegression(solver="sgd")
+    with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
+        model.partial_fit(X, y)
+    model.partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"labels not in classes_: \[2\]"):
+        model.partial_fit(X[:3], [0, 1, 2])
+    assert not hasattr(fastlr.LogisticRegression(solver="lbfgs"), "partial_fit")
+
+
+def test_warm_start_continues_from_the_previous_solution(cancer):
+    X, y = cancer
+    model = fastlr.LogisticRegression(warm_start=True, tol=1e-8, max_iter=1000).fit(X, y)
+    first = model.n_iter_[0]
+    model.fit(X, y)
+    assert model.n_iter_[0] < first / 4
+    cold = fastlr.LogisticRegression(tol=1e-8, max_iter=1000).fit(X, y)
+    assert cold.n_iter_[0] == first
+
+
+def test_early_stopping_watches_a_held_out_score(cancer):
+    X, y = cancer
+    params = dict(
+        solver="sgd", early_stopping=True, validation_fraction=0.2, random_state=0, max_iter=500
+    )
+    model = fastlr.LogisticRegression(**params).fit(X, y)
+    scores = model.history_["validation_score"]
+    assert len(scores) == model.n_iter_[0] < 500
+    best = scores.max()
+    # The last n_iter_no_change epochs did not beat the best score by tol.
+    assert np.all(scores[-5:] <= best)
+    again = fastlr.LogisticRegression(**params).fit(X, y)
+    np.testing.assert_array_equal(again.coef_, model.coef_)
+
+
+def test_max_iter_warning_for_multinomial(cancer):
+    X, y = load_standardized(load_iris)
+    with pytest.warns(ConvergenceWarning, match="lbfgs solver stopped at max_iter=2"):
+        fastlr.LogisticRegression(max_iter=2).fit(X, y)
