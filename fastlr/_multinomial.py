@@ -16,107 +16,283 @@ here validates its input.
 
 Design
 ------
+Blocks
+    Rows go in blocks of about 16 KiB of X (:func:`block_rows`): the block's
+    scores, then its softmax residuals, then the gradient update re-reading
+    the rows from cache, so X is read from memory once. Scores take four rows
+    and two classes per sweep, the update four rows and four classes: each
+    load serves several fused multiply-adds (1.15x-1.45x faster than one
+    class per sweep). Scores and residuals of a block are held class-major,
+    (K, rows), so the softmax loops run over rows and vectorize.
 Stability
-    Each row subtracts its largest score ``m`` before exponentiating, so every
-    ``exp(z_k - m)`` lies in (0, 1] and the class reaching ``m`` gives exactly 1:
-    one ``exp`` per class and sample serves the probabilities and the loss.
-    With ``r`` the sum of the other classes' exponentials, the loss is
-    ``log1p(r) + m - z[y]`` (exact when one class dominates, where
-    ``log(1 + r)`` would round to 0) and, when ``y`` is that class, its residual
-    ``p_y - 1`` is computed as ``-r / (1 + r)``, without cancellation.
+    Each row subtracts its largest score ``m``, so every ``exp(z_k - m)`` lies
+    in (0, 1] and the largest gives exactly 1: one ``exp`` per class and
+    sample serves the probabilities and the loss, all of a block's in one
+    vectorized call (:func:`fastlr._kernels.exp_neg_abs`; numba's ``np.exp``
+    calls libm once per value). With ``r`` the sum of the exponentials but
+    one of the largest, the loss is ``log1p(r) + m - z[y]`` (exact when one
+    class dominates, where ``log(1 + r)`` would round to 0) and, when ``y`` has
+    the largest score, ``p_y - 1 = -r / (1 + r)``, without cancellation.
     The ``log1p`` is only taken when the loss is asked for.
 float32
-    Every constant is built from X's dtype, so float32 input is computed in
-    float32; only the per-chunk loss and intercept sums are float64 scalars.
+    X, ``coef`` and the gradient sums stay in X's dtype (constants are built
+    from it); a block's scores and residuals are float64 scratch, as in the
+    binary kernels, where the vectorized exp runs.
 Parallel reduction
     :func:`multinomial_fused_gradient` runs ``prange`` over a fixed number of
     row chunks (:func:`fastlr._kernels.n_chunks_for`), each adding into its own
     (K, d) partial, then sums the partials in chunk order: the result is
     bitwise identical for any number of threads. The partials take
     ``n_chunks * K * d`` floats, at most ``K / 2048`` times the size of X.
-Row kernel
-    One pass over X: a row's K scores are dot products with the rows of ``W``
-    (read from cache), then its K residuals are added into the gradient, while
-    the row is still in L1.
+Compile time
+    Array expressions (``a[:] = b``, ``a -= s * b``) are written as loops:
+    each costs 0.3-2 s of numba compile time per signature, a loop ~0.1 s.
 
-Numba's on-disk cache keys on this file only: :func:`fastlr._kernels.learning_rate`
-and :func:`fastlr._kernels.n_chunks_for` are imported, so a change to them needs
-the cache cleared (``__pycache__/_multinomial.*.nbi``).
+Numba's on-disk cache keys on this file only: :func:`~fastlr._kernels.exp_neg_abs`,
+:func:`~fastlr._kernels.learning_rate` and :func:`~fastlr._kernels.n_chunks_for`
+are imported from :mod:`fastlr._kernels`, so a change to them needs this
+module's cache cleared (``fastlr/__pycache__/_multinomial.*``).
 """
 
 import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import learning_rate, n_chunks_for
+from ._kernels import exp_neg_abs, learning_rate, n_chunks_for
 
-# --------------------------------------------------------------------------
-# One row: scores, softmax residual and loss, gradient update.
-# --------------------------------------------------------------------------
-
-
-@kernel
-def _row_scores(X, i, coef, intercept, scale, z):
-    """Write ``scale * (coef @ X[i]) + intercept`` into ``z`` (length K)."""
-    d = X.shape[1]
-    for k in range(coef.shape[0]):
-        dot = X.dtype.type(0)
-        for j in range(d):
-            dot += coef[k, j] * X[i, j]
-        z[k] = scale * dot + intercept[k]
+# Rows per block: a block's rows stay in cache between its scores and its
+# update, and its n_rows * K scores go through one vectorized exp.
+BLOCK_BYTES = 16384
+MIN_BLOCK_ROWS = 4
+MAX_BLOCK_ROWS = 64
 
 
 @kernel
-def softmax_residual(z, label, weight, with_loss):
-    """Replace scores ``z`` by ``weight * (softmax(z) - e_label)``; return the loss.
+def block_rows(n_features, itemsize):
+    """Rows per block for rows of this width: a multiple of 4, from 4 to 64.
 
     Parameters
     ----------
-    z : ndarray of shape (n_classes,)
-        The scores of one sample; overwritten.
-    label : int
-        The sample's class.
-    weight : float of z's dtype
-        The sample's weight.
-    with_loss : bool
-        Whether to compute the loss (0 is returned otherwise).
+    n_features : int
+    itemsize : int
+        Bytes per element of X.
 
     Returns
     -------
-    loss : float of z's dtype
-        ``weight * (logsumexp(z) - z[label])``.
+    rows : int
+        About ``BLOCK_BYTES`` of X.
     """
-    n_classes = z.shape[0]
-    one = z.dtype.type(1)
-    top = 0
-    for k in range(1, n_classes):
-        if z[k] > z[top]:
-            top = k
-    shift = z[top]
-    margin = shift - z[label]
-    for k in range(n_classes):
-        z[k] = np.exp(z[k] - shift)
-    z[top] = one - one
-    rest = z.dtype.type(0)
-    for k in range(n_classes):
-        rest += z[k]
-    z[top] = one
-    inv = one / (one + rest)
-    residual_label = -rest * inv if label == top else z[label] * inv - one
-    for k in range(n_classes):
-        z[k] *= weight * inv
-    z[label] = weight * residual_label
-    return weight * (np.log1p(rest) + margin) if with_loss else one - one
+    rows = BLOCK_BYTES // max(1, n_features * itemsize) // 4 * 4
+    return max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, rows))
 
 
 @kernel
-def _add_row_outer(X, i, r, out):
-    """``out += r X[i]^T``: ``out`` of shape (K, d), ``r`` of shape (K,)."""
-    d = X.shape[1]
-    for k in range(out.shape[0]):
-        rk = r[k]
+def _workspace(n_classes, block):
+    """Scratch of the block kernels for blocks of ``block`` rows.
+
+    Returns
+    -------
+    z : ndarray of shape (n_classes, block)
+        Scores, then residuals; class-major, so that loops over the rows of
+        a block vectorize.
+    work : ndarray of shape (3, n_classes * block)
+        The exponentials and the exp's two buffers.
+    row_work : ndarray of shape (3, block)
+        Per-row values.
+    """
+    return np.zeros((n_classes, block)), np.zeros((3, n_classes * block)), np.zeros((3, block))
+
+
+@kernel
+def _block_scores(X, rows, m, coef, intercept, scale, z):
+    """``z[k, r] = scale * coef[k] . X[rows[r]] + intercept[k]`` for ``r < m``.
+
+    Four rows at a time, then one at a time.
+    """
+    for r in range(0, m - 3, 4):
+        _scores_4_rows(X, rows, r, coef, intercept, scale, z)
+    for r in range(m // 4 * 4, m):
+        x = X[rows[r]]
+        for k in range(coef.shape[0]):
+            w = coef[k]
+            s0 = X.dtype.type(0)
+            for j in range(X.shape[1]):
+                s0 += w[j] * x[j]
+            z[k, r] = scale * s0 + intercept[k]
+
+
+@kernel
+def _scores_4_rows(X, rows, r, coef, intercept, scale, z):
+    """Scores of rows ``rows[r:r + 4]``, two classes per sweep over the rows.
+
+    Eight dot products that LLVM vectorizes, each load of X or ``coef``
+    serving two or four of them (measured 1.15x-1.4x the speed of one class
+    per sweep, and faster than four).
+    """
+    n_classes, d = coef.shape
+    x0, x1, x2, x3 = X[rows[r]], X[rows[r + 1]], X[rows[r + 2]], X[rows[r + 3]]
+    k = 0
+    while k + 2 <= n_classes:
+        w, v = coef[k], coef[k + 1]
+        s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = X.dtype.type(0)
         for j in range(d):
-            out[k, j] += rk * X[i, j]
+            s0 += w[j] * x0[j]
+            s1 += w[j] * x1[j]
+            s2 += w[j] * x2[j]
+            s3 += w[j] * x3[j]
+            t0 += v[j] * x0[j]
+            t1 += v[j] * x1[j]
+            t2 += v[j] * x2[j]
+            t3 += v[j] * x3[j]
+        _store_4(z, k, r, scale, intercept[k], s0, s1, s2, s3)
+        _store_4(z, k + 1, r, scale, intercept[k + 1], t0, t1, t2, t3)
+        k += 2
+    if k < n_classes:
+        w = coef[k]
+        s0 = s1 = s2 = s3 = X.dtype.type(0)
+        for j in range(d):
+            s0 += w[j] * x0[j]
+            s1 += w[j] * x1[j]
+            s2 += w[j] * x2[j]
+            s3 += w[j] * x3[j]
+        _store_4(z, k, r, scale, intercept[k], s0, s1, s2, s3)
+
+
+@kernel
+def _store_4(z, k, r, scale, b, s0, s1, s2, s3):
+    """``z[k, r:r + 4] = scale * (s0, s1, s2, s3) + b``."""
+    z[k, r] = scale * s0 + b
+    z[k, r + 1] = scale * s1 + b
+    z[k, r + 2] = scale * s2 + b
+    z[k, r + 3] = scale * s3 + b
+
+
+@kernel
+def _block_residuals(z, m, y, sw, rows, with_loss, work, row_work):
+    """Replace the block's scores by ``sw_i (softmax(z_i) - e_{y_i})``; return the loss sum.
+
+    Each row is shifted by its largest score, then one vectorized ``exp``
+    runs over the whole block. With ``r`` the sum of a row's exponentials but
+    one of its largest (which is 1), the loss is ``log1p(r) - z_y`` and, when
+    ``y`` is a largest score, ``p_y - 1 = -r / (1 + r)``. The loops run over
+    the rows of the block, without branches (the scores are random).
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_classes, block)
+        Scores of rows ``rows[:m]``; residuals on return (columns ``>= m``
+        hold garbage).
+    m : int
+        Rows in the block.
+    y, sw : ndarray
+        Labels and sample weights of all rows.
+    rows : ndarray of shape (block,)
+        The block's row indices.
+    with_loss : bool
+    work, row_work : ndarray
+        From :func:`_workspace`.
+
+    Returns
+    -------
+    loss_sum : float
+    """
+    n_classes, block = z.shape
+    shift, rest, label_residual = row_work[0], row_work[1], row_work[2]
+    for r in range(block):
+        shift[r] = z[0, r]
+        rest[r] = -1.0
+    for k in range(1, n_classes):
+        for r in range(block):
+            shift[r] = max(shift[r], z[k, r])
+    for k in range(n_classes):
+        for r in range(block):
+            z[k, r] -= shift[r]
+    exp_neg_abs(
+        z.reshape(n_classes * block), n_classes * block, work[0], work[1], work[2].view(np.int64)
+    )
+    e = work[0].reshape((n_classes, block))
+    for k in range(n_classes):
+        for r in range(block):
+            rest[r] += e[k, r] if z[k, r] < 0.0 else 1.0
+    has_sw = sw.shape[0] > 0
+    cost = 0.0
+    for r in range(m):
+        i = rows[r]
+        label = y[i]
+        inv = 1.0 / (1.0 + rest[r])
+        weight = sw[i] if has_sw else 1.0
+        if with_loss:
+            cost += weight * (np.log1p(rest[r]) - z[label, r])
+        top = z[label, r] == 0.0
+        label_residual[r] = weight * (-rest[r] * inv if top else e[label, r] * inv - 1.0)
+        shift[r] = weight * inv
+    for k in range(n_classes):
+        for r in range(block):
+            z[k, r] = shift[r] * e[k, r]
+    for r in range(m):
+        z[y[rows[r]], r] = label_residual[r]
+    return cost
+
+
+@kernel
+def _block_update(X, rows, m, residual, out):
+    """``out[k] += sum_r residual[k, r] X[rows[r]]`` for ``r < m``.
+
+    Four rows at a time, then one at a time.
+    """
+    dtype = X.dtype.type
+    for r in range(0, m - 3, 4):
+        _update_4_rows(X, rows, r, residual, out)
+    for r in range(m // 4 * 4, m):
+        x = X[rows[r]]
+        for k in range(out.shape[0]):
+            r0 = dtype(residual[k, r])
+            g = out[k]
+            for j in range(X.shape[1]):
+                g[j] += r0 * x[j]
+
+
+@kernel
+def _update_4_rows(X, rows, r, residual, out):
+    """Add rows ``rows[r:r + 4]`` into ``out``, four classes per sweep over the rows.
+
+    Each load of X serves four classes and each load and store of ``out``
+    four rows (measured 1.3x-1.45x the speed of one class per sweep).
+    """
+    n_classes, d = out.shape
+    dtype = X.dtype.type
+    x0, x1, x2, x3 = X[rows[r]], X[rows[r + 1]], X[rows[r + 2]], X[rows[r + 3]]
+    k = 0
+    while k + 4 <= n_classes:
+        a0, a1, a2, a3 = _residuals_4(residual, k, r, dtype)
+        b0, b1, b2, b3 = _residuals_4(residual, k + 1, r, dtype)
+        c0, c1, c2, c3 = _residuals_4(residual, k + 2, r, dtype)
+        e0, e1, e2, e3 = _residuals_4(residual, k + 3, r, dtype)
+        g, h, p, q = out[k], out[k + 1], out[k + 2], out[k + 3]
+        for j in range(d):
+            v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+            g[j] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+            h[j] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+            p[j] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
+            q[j] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
+        k += 4
+    while k < n_classes:
+        a0, a1, a2, a3 = _residuals_4(residual, k, r, dtype)
+        g = out[k]
+        for j in range(d):
+            g[j] += a0 * x0[j] + a1 * x1[j] + a2 * x2[j] + a3 * x3[j]
+        k += 1
+
+
+@kernel
+def _residuals_4(residual, k, r, dtype):
+    """``residual[k, r:r + 4]`` as four scalars of ``dtype``."""
+    return (
+        dtype(residual[k, r]),
+        dtype(residual[k, r + 1]),
+        dtype(residual[k, r + 2]),
+        dtype(residual[k, r + 3]),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -129,6 +305,10 @@ def multinomial_rows_gradient(
     X, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, grad_intercept
 ):
     """Add the gradient sums over rows ``order[start:stop]`` (or ``start:stop``).
+
+    Rows go in blocks (:func:`block_rows`): the block's scores, one vectorized
+    exp over them, the residuals, then the update re-reading the rows from
+    cache. One pass over X from memory.
 
     Parameters
     ----------
@@ -155,19 +335,23 @@ def multinomial_rows_gradient(
         ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
     """
     n_classes = coef.shape[0]
-    one = X.dtype.type(1)
-    has_sw = sw.shape[0] > 0
     has_order = order.shape[0] > 0
-    z = np.empty(n_classes, X.dtype)
+    block = block_rows(X.shape[1], X.itemsize)
+    rows = np.empty(block, np.int64)
+    z, work, row_work = _workspace(n_classes, block)
     db = np.zeros(n_classes)
+    one = X.dtype.type(1)
     cost = 0.0
-    for position in range(start, stop):
-        i = order[position] if has_order else position
-        _row_scores(X, i, coef, intercept, one, z)
-        cost += softmax_residual(z, y[i], sw[i] if has_sw else one, with_loss)
-        _add_row_outer(X, i, z, grad_coef)
-        for k in range(n_classes):
-            db[k] += z[k]
+    for b0 in range(start, stop, block):
+        m = min(block, stop - b0)
+        for r in range(m):
+            rows[r] = order[b0 + r] if has_order else b0 + r
+        _block_scores(X, rows, m, coef, intercept, one, z)
+        cost += _block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
+        _block_update(X, rows, m, z, grad_coef)
+        for r in range(m):
+            for k in range(n_classes):
+                db[k] += z[k, r]
     for k in range(n_classes):
         grad_intercept[k] += db[k]
     return cost
@@ -198,8 +382,10 @@ def multinomial_fused_gradient(
         )
     cost = 0.0
     for c in range(n_chunks):
-        grad_coef += partial[c]
-        grad_intercept += partial_b[c]
+        for k in range(n_classes):
+            for j in range(d):
+                grad_coef[k, j] += partial[c, k, j]
+            grad_intercept[k] += partial_b[c, k]
         cost += partial_cost[c]
     return cost
 
@@ -239,31 +425,37 @@ def multinomial_sgd_epoch(
         The update counter after the epoch.
     """
     n_classes = coef.shape[0]
-    one = X.dtype.type(1)
-    has_sw = sw.shape[0] > 0
-    z = np.empty(n_classes, X.dtype)
+    dtype = X.dtype.type
+    rows = np.empty(1, np.int64)
+    z, work, row_work = _workspace(n_classes, 1)
     wscale = 1.0
     sum_loss = 0.0
     for position in range(order.shape[0]):
-        i = order[position]
-        _row_scores(X, i, coef, intercept, X.dtype.type(wscale), z)
-        sum_loss += softmax_residual(z, y[i], sw[i] if has_sw else one, True)
+        rows[0] = order[position]
+        _block_scores(X, rows, 1, coef, intercept, dtype(wscale), z)
+        sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
         if alpha > 0.0:
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
-                coef *= X.dtype.type(wscale)
+                _scale(coef, dtype(wscale))
                 wscale = 1.0
         if fit_intercept:
             for k in range(n_classes):
-                intercept[k] -= X.dtype.type(eta) * z[k]
-        step = X.dtype.type(-eta / wscale) if wscale > 0.0 else one - one
-        for k in range(n_classes):
-            z[k] *= step
-        _add_row_outer(X, i, z, coef)
+                intercept[k] -= dtype(eta * z[k, 0])
+        _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
+        _block_update(X, rows, 1, z, coef)
         t += 1.0
-    coef *= X.dtype.type(wscale)
+    _scale(coef, dtype(wscale))
     return sum_loss, t
+
+
+@kernel
+def _scale(a, factor):
+    """``a *= factor`` for a 2-D array (a loop: array expressions compile slowly)."""
+    for k in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[k, j] *= factor
 
 
 @kernel
@@ -288,13 +480,12 @@ def multinomial_minibatch_epoch(
     :func:`multinomial_sgd_epoch`; the loss of each batch is taken before its step.
     """
     n = order.shape[0]
-    grad = np.empty_like(coef)
-    grad_b = np.empty_like(intercept)
+    n_classes, d = coef.shape
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad[:] = 0
-        grad_b[:] = 0
+        grad = np.zeros_like(coef)
+        grad_b = np.zeros_like(intercept)
         sum_loss += multinomial_rows_gradient(
             X, y, sw, order, start, stop, coef, intercept, True, grad, grad_b
         )
@@ -304,9 +495,11 @@ def multinomial_minibatch_epoch(
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
         scale = X.dtype.type(eta / weight)
         shrink = X.dtype.type(eta * alpha)
-        coef -= scale * grad + shrink * coef
-        if fit_intercept:
-            intercept -= scale * grad_b
+        for k in range(n_classes):
+            for j in range(d):
+                coef[k, j] -= scale * grad[k, j] + shrink * coef[k, j]
+            if fit_intercept:
+                intercept[k] -= scale * grad_b[k]
         t += 1.0
     return sum_loss, t
 
@@ -319,9 +512,12 @@ def multinomial_minibatch_epoch(
 def multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
     """Add the gradient sums over all rows into the buffers; return the loss sum.
 
-    The fused parallel kernel when the rows form several chunks, the serial
-    one otherwise (one chunk has nothing to share out, and waking the thread
-    pool would cost more than the pass on small data).
+    The fused parallel kernel when the rows form several chunks
+    (:func:`fastlr._kernels.n_chunks_for`), the serial one otherwise (one
+    chunk has nothing to share out). Chunking by work (``n_rows * n_classes``)
+    would run digits (1797 x 64, 10 classes) on two threads, 1.7x faster on
+    a quiet machine, but up to 20x slower on a loaded one, where a parallel
+    region waits for a descheduled thread: a small pass stays serial.
 
     Parameters
     ----------
@@ -351,6 +547,9 @@ class MultinomialObjective:
     objective divided by ``C S``, so both share their optimum. The intercept is
     not penalized.
 
+    The flattened parameters of :meth:`value_and_grad` (for scipy's L-BFGS)
+    are ``coef.ravel()`` followed by ``intercept``.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -375,13 +574,16 @@ class MultinomialObjective:
         self.total_weight = total_weight
         self.alpha = alpha
         self.fit_intercept = fit_intercept
-        self._grad = np.zeros((n_classes, X.shape[1]), dtype=X.dtype)
-        self._grad_b = np.zeros(n_classes, dtype=X.dtype)
+        split = n_classes * X.shape[1]
+        # One flat buffer: the gradient in the layout of the flattened parameters.
+        self._flat_grad = np.zeros(split + n_classes, dtype=X.dtype)
+        self._grad = self._flat_grad[:split].reshape(n_classes, X.shape[1])
+        self._grad_b = self._flat_grad[split:]
 
     @property
     def n_params(self):
         """Length of the flattened parameters: ``K * d`` coefficients, then ``K`` intercepts."""
-        return self.n_classes * (self.X.shape[1] + 1)
+        return self._flat_grad.shape[0]
 
     def __call__(self, coef, intercept, with_loss=True):
         """Return ``(value, grad_coef, grad_intercept)`` from one pass over X.
@@ -402,24 +604,20 @@ class MultinomialObjective:
         grad_intercept : ndarray of shape (n_classes,)
             Buffers reused across calls; copy them to keep them.
         """
-        dtype = self.X.dtype
-        grad, grad_b = self._grad, self._grad_b
-        grad[:] = 0
-        grad_b[:] = 0
+        dtype = self.X.dtype.type
+        self._flat_grad[:] = 0
         cost = multinomial_gradient_sums(
-            self.X, self.y, self.sw, coef, intercept, with_loss, grad, grad_b
+            self.X, self.y, self.sw, coef, intercept, with_loss, self._grad, self._grad_b
         )
-        scale = dtype.type(1.0 / self.total_weight)
-        grad *= scale
-        grad_b *= scale
+        self._flat_grad *= dtype(1.0 / self.total_weight)
         value = cost / self.total_weight
         if self.alpha > 0:
-            grad += dtype.type(self.alpha) * coef
+            self._grad += dtype(self.alpha) * coef
             flat = coef.ravel()
             value += 0.5 * self.alpha * float(np.dot(flat, flat))
         if not self.fit_intercept:
-            grad_b[:] = 0
-        return value, grad, grad_b
+            self._grad_b[:] = 0
+        return value, self._grad, self._grad_b
 
     def unpack(self, params):
         """``(coef, intercept)`` in X's dtype from flattened parameters.
@@ -432,9 +630,10 @@ class MultinomialObjective:
         -------
         coef : ndarray of shape (n_classes, n_features)
         intercept : ndarray of shape (n_classes,)
+            Views of ``params`` when its dtype is X's.
         """
         dtype = self.X.dtype
-        split = self.n_classes * self.X.shape[1]
+        split = self._grad.size
         coef = np.ascontiguousarray(params[:split].reshape(self.n_classes, -1), dtype=dtype)
         intercept = np.ascontiguousarray(params[split:], dtype=dtype)
         return coef, intercept
@@ -445,12 +644,13 @@ class MultinomialObjective:
         Parameters
         ----------
         params : ndarray of shape (n_params,)
-            ``coef.ravel()`` followed by ``intercept`` (see :meth:`unpack`).
+            ``coef.ravel()`` followed by ``intercept``.
 
         Returns
         -------
         value : float
-        grad : ndarray of shape (n_params,), float64
+        grad : ndarray of shape (n_params,)
+            A new float64 array.
         """
-        value, grad, grad_b = self(*self.unpack(params))
-        return value, np.concatenate([grad.ravel(), grad_b]).astype(np.float64, copy=False)
+        value, _, _ = self(*self.unpack(params))
+        return value, self._flat_grad.astype(np.float64)

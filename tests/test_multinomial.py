@@ -295,21 +295,25 @@ def _standardized(loader):
     return np.ascontiguousarray(StandardScaler().fit_transform(X)), y.astype(np.int64)
 
 
-@pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
-def test_lbfgs_on_the_objective_reaches_scikit_learns_optimum(loader):
-    X, y = _standardized(loader)
-    n_classes = int(y.max()) + 1
-    objective = make_objective(X, y, np.empty(0), n_classes, C=1.0)
-    result = scipy.optimize.minimize(
+def minimize_lbfgs(objective):
+    """scipy's L-BFGS-B on ``objective`` from zero, to a tight tolerance."""
+    return scipy.optimize.minimize(
         objective.value_and_grad,
         np.zeros(objective.n_params),
         jac=True,
         method="L-BFGS-B",
         options={"maxiter": 10_000, "gtol": 1e-10, "ftol": 64 * np.finfo(float).eps, "maxls": 50},
     )
-    # One BLAS thread: on a loaded 2-core machine, OpenBLAS threads waiting
-    # for each other made this fit 50x slower.
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
+def test_lbfgs_on_the_objective_reaches_scikit_learns_optimum(loader):
+    X, y = _standardized(loader)
+    objective = make_objective(X, y, np.empty(0), int(y.max()) + 1, C=1.0)
+    # One BLAS thread: on a loaded 2-core machine, OpenBLAS threads spinning
+    # against numba's made both fits up to 50x slower.
     with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize_lbfgs(objective)
         model = SkLogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
     sklearn_value = reference_objective(X, y, [], model.coef_, model.intercept_, objective.alpha)
     ours = reference_objective(X, y, [], *objective.unpack(result.x), objective.alpha)
