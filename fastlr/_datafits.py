@@ -74,11 +74,6 @@ class BinaryLogistic:
         self.coef_shape = (self.n_features,)
         self.n_outputs = 1
 
-    @property
-    def max_weight(self):
-        """Largest sample weight (1 without weights)."""
-        return float(self.sw.max()) if self.sw.shape[0] else 1.0
-
     def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
         """Add the gradient sums into the buffers; return the loss sum."""
         _, db, cost = gradient_sums(
@@ -106,10 +101,10 @@ class BinaryLogistic:
         return _kernels.minibatch_epoch(self.X, self.y, self.sw, order, batch_size, *args)
 
     def gram_matvec(self, v, v0):
-        """``A^T A [v, v0]`` with ``A = [X, 1]``, as an array of length d + 1."""
+        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
         n_chunks = _kernels.n_chunks_for(self.n_samples)
-        return _kernels.gram_matvec(self.X, v, self.dtype.type(v0), n_chunks, out)
+        return _kernels.gram_matvec(self.X, self.sw, v, self.dtype.type(v0), n_chunks, out)
 
 
 class SparseBinaryLogistic(BinaryLogistic):
@@ -154,8 +149,10 @@ class SparseBinaryLogistic(BinaryLogistic):
         )
 
     def gram_matvec(self, v, v0):
-        """``A^T A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
+        """``A^T W A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
         z = self.matrix @ v + v0
+        if self.sw.shape[0]:
+            z *= self.sw
         out = np.empty(self.n_features + 1, dtype=self.dtype)
         out[: self.n_features] = self.matrix.T @ z
         out[self.n_features] = z.sum()
@@ -274,9 +271,10 @@ class Objective:
     def lipschitz_constant(self, n_power_iter=20, rtol=1e-3):
         """Upper estimate of the gradient's Lipschitz constant, by power iteration.
 
-        The Hessian is at most ``curvature max(sw) / S A^T A + alpha I`` with
-        ``A = [X, 1]`` (``A = X`` without intercept); the largest eigenvalue of
-        ``A^T A`` comes from a few passes over X.
+        The Hessian is at most ``curvature / S A^T W A + alpha I`` with
+        ``A = [X, 1]`` (``A = X`` without intercept) and ``W`` the sample
+        weights; the largest eigenvalue of ``A^T W A`` comes from a few passes
+        over X. Integer weights and repeated rows give the same estimate.
         """
         datafit = self.datafit
         d = datafit.n_features
@@ -297,5 +295,5 @@ class Objective:
             eig = new_eig
             if converged:
                 break
-        scale = datafit.curvature * datafit.max_weight / self.total_weight
+        scale = datafit.curvature / self.total_weight
         return scale * eig + self.alpha

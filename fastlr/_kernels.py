@@ -394,12 +394,15 @@ def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
 
 
 @kernel(parallel=True)
-def gram_matvec(X, v, v0, n_chunks, out):
-    """Add ``A^T A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
+def gram_matvec(X, sw, v, v0, n_chunks, out):
+    """Add ``A^T W A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
 
-    Used by the power iteration that sets gradient descent's step size.
+    ``W`` is the diagonal of the sample weights ``sw`` (empty: identity), so
+    integer weights give exactly the Gram matrix of repeated rows. Used by
+    the power iteration that sets gradient descent's step size.
     """
     n, d = X.shape
+    has_sw = sw.shape[0] > 0
     chunk = -(-n // n_chunks)
     partial = np.zeros((n_chunks, d + 1), X.dtype)
     for c in prange(n_chunks):
@@ -409,6 +412,8 @@ def gram_matvec(X, v, v0, n_chunks, out):
             z = v0
             for j in range(d):
                 z += v[j] * X[i, j]
+            if has_sw:
+                z *= sw[i]
             for j in range(d):
                 partial[c, j] += z * X[i, j]
             partial[c, d] += z
