@@ -5,10 +5,13 @@ Run from the repository root::
     python -m benchmarks.report                 # quick tier, a few minutes
     python -m benchmarks.report --tier full     # the sizes (n = 1e6, d = 100), ~5 min
     python -m benchmarks.report --out DIR       # default DIR: bench-out/
+    python -m benchmarks.report --max-wait 60   # wait longer for an idle CPU (shared machine)
 
 Unset ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` for this command (the report
-prints them when set), and keep the machine otherwise idle: the report states
-how many cores other processes used while it ran.
+prints them when set), and keep the machine otherwise idle: timing rounds during
+which other processes used the CPU are rerun (for up to ``--max-wait`` seconds
+per measurement), and the report names the measurements that never got an idle
+round and how many cores other processes used on average.
 
 It writes ``DIR/report.md`` (also printed) and, when matplotlib is installed
 (``pip install fastlr[plot]``), ``DIR/throughput.png`` (GB/s of X read against
@@ -29,6 +32,7 @@ from pathlib import Path
 
 from ._common import (
     DTYPES,
+    EPOCH_METHODS,
     FIT_SOLVERS,
     GRID_KERNELS,
     LOOP_D,
@@ -55,8 +59,6 @@ from ._workloads import (
 )
 
 EXTRA_EPOCHS = 4  # per-epoch time = (fit of 1 + EXTRA_EPOCHS epochs - fit of 1) / EXTRA_EPOCHS
-EPOCH_REPORT_METHODS = ("gd", "sgd", "minibatch-32", "minibatch-256", "minibatch-4096")
-EPOCH_REPORT_METHODS += ("numpy-gd", "sklearn-sgd")
 MEMORY_TARGET_PCT = 10.0  # "no copy of X": a copy would add 100 %
 
 
@@ -139,12 +141,12 @@ def measure_epochs(tier, timer):
     log(f"epochs: n={n}, d={d}")
     X, y = cached_data(n, d, "float64")
     calls = {}
-    for method in EPOCH_REPORT_METHODS:
+    for method in EPOCH_METHODS:
         calls[method, 1] = epoch_call(method, X, y, 1)
         calls[method, 1 + EXTRA_EPOCHS] = epoch_call(method, X, y, 1 + EXTRA_EPOCHS)
     timings = timer("epochs", calls, tier.train_repeats, min_time=0)
     epochs = {}
-    for method in EPOCH_REPORT_METHODS:
+    for method in EPOCH_METHODS:
         one, more = timings[method, 1], timings[method, 1 + EXTRA_EPOCHS]
         epochs[method] = {
             "one": one.seconds,
