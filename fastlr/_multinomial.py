@@ -58,7 +58,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import exp_neg_abs, learning_rate, n_chunks_for
+from ._kernels import _truncate, exp_neg_abs, learning_rate, n_chunks_for, soft_threshold
 
 # Rows per block: a block's rows stay in cache between its scores and its
 # update, and its n_rows * K scores go through one vectorized exp.
@@ -397,14 +397,14 @@ def multinomial_fused_gradient(
 
 @kernel
 def multinomial_sgd_epoch(
-    X, y, sw, order, coef, intercept, fit_intercept, alpha, schedule, rate, t
+    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t
 ):
-    """One epoch of per-example SGD on the softmax loss with an L2 penalty.
+    """One epoch of per-example SGD on the softmax loss with L2 and L1 penalties.
 
     For each example in ``order``: ``W <- (1 - eta alpha) W - eta sw (p - e_y) x^T``
     and ``b <- b - eta sw (p - e_y)``. As in :func:`fastlr._kernels.sgd_epoch`,
-    the shrinkage is kept as a scalar factor of ``W`` so the penalty costs O(1)
-    per sample.
+    the shrinkage is kept as a scalar factor of ``W`` so the L2 penalty costs
+    O(1) per sample, and L1 is the cumulative truncation of that kernel.
 
     Parameters
     ----------
@@ -412,6 +412,11 @@ def multinomial_sgd_epoch(
         Updated in place.
     intercept : ndarray of shape (n_classes,)
         Updated in place.
+    alpha, l1 : float
+        L2 and L1 strengths on the mean loss.
+    l1_state : ndarray of shape (n_classes * n_features + 1,)
+        The cumulative L1 state of :func:`fastlr._kernels.sgd_epoch`, over
+        ``coef.ravel()``; unused (may be empty) when ``l1`` is 0.
     rate : ndarray of shape (3,)
         ``(eta0, power_t, t0)`` of the schedule.
     t : float
@@ -434,7 +439,7 @@ def multinomial_sgd_epoch(
         rows[0] = order[position]
         _block_scores(X, rows, 1, coef, intercept, dtype(wscale), z)
         sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
@@ -445,6 +450,11 @@ def multinomial_sgd_epoch(
                 intercept[k] -= dtype(eta * z[k, 0])
         _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
         _block_update(X, rows, 1, z, coef)
+        if l1 > 0.0:
+            flat = coef.reshape(-1)
+            l1_state[flat.shape[0]] += eta * l1
+            for j in range(flat.shape[0]):
+                _truncate(flat, j, wscale, l1_state)
         t += 1.0
     _scale(coef, dtype(wscale))
     return sum_loss, t
@@ -471,13 +481,15 @@ def _batch_weight(sw, order, start, stop):
 
 @kernel
 def multinomial_minibatch_epoch(
-    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, schedule, rate, t
-):
+    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
+    rate, t,
+):  # fmt: skip
     """One epoch of mini-batch SGD on the softmax loss, batches of ``batch_size``.
 
-    Each batch takes one step along its mean gradient plus ``alpha * W``; the
-    schedule's ``t`` counts batches. Arguments and returns as
-    :func:`multinomial_sgd_epoch`; the loss of each batch is taken before its step.
+    Each batch takes one step along its mean gradient plus ``alpha * W``, then
+    the L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
+    batches. Arguments and returns as :func:`multinomial_sgd_epoch` (``l1_state``
+    is unused); the loss of each batch is taken before its step.
     """
     n = order.shape[0]
     n_classes, d = coef.shape
@@ -492,7 +504,7 @@ def multinomial_minibatch_epoch(
         weight = _batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha, rate[2])
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         scale = X.dtype.type(eta / weight)
         shrink = X.dtype.type(eta * alpha)
         for k in range(n_classes):
@@ -500,6 +512,8 @@ def multinomial_minibatch_epoch(
                 coef[k, j] -= scale * grad[k, j] + shrink * coef[k, j]
             if fit_intercept:
                 intercept[k] -= scale * grad_b[k]
+        if l1 > 0.0:
+            soft_threshold(coef.reshape(-1), X.dtype.type(eta * l1))
         t += 1.0
     return sum_loss, t
 

@@ -115,12 +115,17 @@ def assert_sums_close(actual, expected, rtol):
 # --------------------------------------------------------------------------
 
 
+# (n, d, K): the serial kernel with a row left after the groups of four, the
+# parallel one, wide rows (blocks of four rows), and ten classes (update tiles
+# of four classes plus a remainder, score pairs).
+SHAPES = [(301, 6, 4), (5000, 6, 4), (301, 700, 3), (1001, 9, 10)]
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("n", [300, 5000])
+@pytest.mark.parametrize(("n", "d", "n_classes"), SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_gradient_sums_match_numpy_reference(dtype, n, weighted):
-    """n=300 runs the serial kernel, n=5000 the parallel one (several chunks)."""
-    X, y, sw, coef, intercept = make_problem(n=n, dtype=dtype)
+def test_gradient_sums_match_numpy_reference(dtype, n, d, n_classes, weighted):
+    X, y, sw, coef, intercept = make_problem(n=n, d=d, n_classes=n_classes, dtype=dtype)
     sw = sw if weighted else np.empty(0, dtype)
     actual = kernel_sums(X, y, sw, coef, intercept)
     assert actual[0].dtype == dtype and actual[1].dtype == dtype
@@ -362,6 +367,7 @@ def invscaling(eta0, power_t):
 
 
 RATE = np.array([0.2, 0.5, 1.0])  # eta0, power_t, t0 of the invscaling schedule
+NO_L1 = np.empty(0)  # l1_state when the L1 strength is 0
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
@@ -372,8 +378,9 @@ def test_sgd_epoch_matches_the_naive_update_rule(alpha):
     expected = naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, invscaling(0.2, 0.5))
     coef_k, intercept_k = coef.copy(), intercept.copy()
     sum_loss, t = multinomial_sgd_epoch(
-        X, y, sw, order, coef_k, intercept_k, True, alpha, _kernels.INVSCALING, RATE, 1.0
-    )
+        X, y, sw, order, coef_k, intercept_k, True, alpha, 0.0, NO_L1, _kernels.INVSCALING,
+        RATE, 1.0,
+    )  # fmt: skip
     assert t == 61.0 and sum_loss > 0
     np.testing.assert_allclose(coef_k, expected[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(intercept_k, expected[1], rtol=1e-12, atol=1e-14)
@@ -384,8 +391,9 @@ def test_sgd_epoch_without_intercept_leaves_it_unchanged():
     order = np.arange(30, dtype=np.int64)
     intercept_k = intercept.copy()
     multinomial_sgd_epoch(
-        X, y, sw, order, coef.copy(), intercept_k, False, 0.01, _kernels.CONSTANT, RATE, 1.0
-    )
+        X, y, sw, order, coef.copy(), intercept_k, False, 0.01, 0.0, NO_L1, _kernels.CONSTANT,
+        RATE, 1.0,
+    )  # fmt: skip
     assert np.array_equal(intercept_k, intercept)
 
 
@@ -408,6 +416,8 @@ def test_minibatch_epoch_matches_the_naive_update_rule(batch_size):
         intercept_k,
         True,
         alpha,
+        0.0,
+        NO_L1,
         _kernels.INVSCALING,
         RATE,
         1.0,
@@ -425,7 +435,7 @@ def test_epochs_lower_the_objective_in_float32(solver):
     intercept_k = np.zeros_like(intercept)
     order = np.random.default_rng(5).permutation(2000).astype(np.int64)
     start = objective(coef_k, intercept_k)[0]
-    args = (True, objective.alpha, _kernels.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
+    args = (True, objective.alpha, 0.0, NO_L1, _kernels.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
     if solver == "sgd":
         multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args)
     else:
