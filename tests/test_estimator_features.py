@@ -231,3 +231,16 @@ def test_max_iter_warning_for_multinomial(cancer):
     X, y = load_standardized(load_iris)
     with pytest.warns(ConvergenceWarning, match="lbfgs solver stopped at max_iter=2"):
         fastlr.LogisticRegression(max_iter=2).fit(X, y)
+
+
+def test_dataframe_input_records_feature_names(cancer):
+    pd = pytest.importorskip("pandas")
+    X, y = cancer
+    frame = pd.DataFrame(X[:, :4], columns=["a", "b", "c", "d"])
+    model = fastlr.LogisticRegression().fit(frame, y)
+    np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c", "d"])
+    assert model.n_features_in_ == 4
+    np.testing.assert_array_equal(model.predict(frame), model.predict(X[:, :4]))
+    renamed = frame.rename(columns={"a": "z"})
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(renamed)
