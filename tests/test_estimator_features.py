@@ -240,7 +240,8 @@ def test_dataframe_input_records_feature_names(cancer):
     model = fastlr.LogisticRegression().fit(frame, y)
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c", "d"])
     assert model.n_features_in_ == 4
-    np.testing.assert_array_equal(model.predict(frame), model.predict(X[:, :4]))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(model.predict(frame), model.predict(X[:, :4]))
     renamed = frame.rename(columns={"a": "z"})
     with pytest.raises(ValueError, match="feature names"):
         model.predict(renamed)
