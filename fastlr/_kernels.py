@@ -383,10 +383,19 @@ def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
         )
         partial_db[c] = db
         partial_cost[c] = cost
+    return add_partials(partial, partial_db, partial_cost, grad_coef)
+
+
+@kernel
+def add_partials(partial, partial_db, partial_cost, grad_coef):
+    """Add per-chunk partial sums into ``grad_coef`` in chunk order (reproducible).
+
+    Returns the summed intercept gradient and loss.
+    """
     db = 0.0
     cost = 0.0
-    for c in range(n_chunks):
-        for j in range(d):
+    for c in range(partial.shape[0]):
+        for j in range(partial.shape[1]):
             grad_coef[j] += partial[c, j]
         db += partial_db[c]
         cost += partial_cost[c]
@@ -558,6 +567,17 @@ def _truncate(coef, j, wscale, l1_state):
 
 
 @kernel
+def batch_weight(sw, order, start, stop):
+    """Total sample weight of the rows ``order[start:stop]`` (their count without weights)."""
+    if sw.shape[0] == 0:
+        return float(stop - start)
+    weight = 0.0
+    for k in range(start, stop):
+        weight += sw[order[k]]
+    return weight
+
+
+@kernel
 def soft_threshold(coef, threshold):
     """``coef <- sign(coef) max(|coef| - threshold, 0)``, in place: the L1 prox."""
     for j in range(coef.shape[0]):
@@ -594,7 +614,6 @@ def minibatch_epoch(
     n, d = X.shape
     grad = np.empty(d, X.dtype)
     scratch = np.empty((4, block_rows(d, X.itemsize)))
-    has_sw = sw.shape[0] > 0
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -603,12 +622,7 @@ def minibatch_epoch(
             X, y, sw, order, start, stop, coef, intercept[0], True, grad, scratch
         )
         sum_loss += cost
-        weight = 0.0
-        if has_sw:
-            for k in range(start, stop):
-                weight += sw[order[k]]
-        else:
-            weight = stop - start
+        weight = batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])

@@ -58,7 +58,14 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import _truncate, exp_neg_abs, learning_rate, n_chunks_for, soft_threshold
+from ._kernels import (
+    _truncate,
+    batch_weight,
+    exp_neg_abs,
+    learning_rate,
+    n_chunks_for,
+    soft_threshold,
+)
 
 # Rows per block: a block's rows stay in cache between its scores and its
 # update, and its n_rows * K scores go through one vectorized exp.
@@ -469,17 +476,6 @@ def _scale(a, factor):
 
 
 @kernel
-def _batch_weight(sw, order, start, stop):
-    """Total weight of the rows ``order[start:stop]``."""
-    if sw.shape[0] == 0:
-        return float(stop - start)
-    weight = 0.0
-    for position in range(start, stop):
-        weight += sw[order[position]]
-    return weight
-
-
-@kernel
 def multinomial_minibatch_epoch(
     X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
     rate, t,
@@ -501,7 +497,7 @@ def multinomial_minibatch_epoch(
         sum_loss += multinomial_rows_gradient(
             X, y, sw, order, start, stop, coef, intercept, True, grad, grad_b
         )
-        weight = _batch_weight(sw, order, start, stop)
+        weight = batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])

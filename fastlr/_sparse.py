@@ -39,6 +39,8 @@ from ._jit import kernel
 from ._kernels import (
     _rescale,
     _truncate,
+    add_partials,
+    batch_weight,
     learning_rate,
     n_chunks_for,
     residual_and_loss,
@@ -294,14 +296,7 @@ def csr_fused_gradient(
         )
         partial_db[c] = db
         partial_cost[c] = cost
-    db = 0.0
-    cost = 0.0
-    for c in range(n_chunks):
-        for j in range(n_features):
-            grad_coef[j] += partial[c, j]
-        db += partial_db[c]
-        cost += partial_cost[c]
-    return db, cost
+    return add_partials(partial, partial_db, partial_cost, grad_coef)
 
 
 def csr_gradient_sums(
@@ -457,17 +452,6 @@ def _truncate_row(indices, start, stop, coef, wscale, l1_state):
 
 
 @kernel
-def _batch_weight(sw, order, start, stop):
-    """Total sample weight of the rows ``order[start:stop]``."""
-    if sw.shape[0] == 0:
-        return float(stop - start)
-    weight = 0.0
-    for k in range(start, stop):
-        weight += sw[order[k]]
-    return weight
-
-
-@kernel
 def csr_minibatch_epoch(
     data,
     indices,
@@ -503,7 +487,7 @@ def csr_minibatch_epoch(
             data, indices, indptr, y, sw, order, start, stop, coef, intercept[0], True, grad
         )
         sum_loss += cost
-        weight = _batch_weight(sw, order, start, stop)
+        weight = batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
