@@ -12,8 +12,9 @@ for the binary loss) and its intercepts shape ``(n_outputs,)`` (``(1,)``).
 
 import numpy as np
 import scipy.sparse
+from sklearn.utils.extmath import row_norms
 
-from . import _kernels, _multinomial, _sparse
+from . import _kernels, _multinomial, _sparse, _sparse_multinomial
 from ._gradient import gradient_sums
 
 
@@ -34,14 +35,11 @@ def make_datafit(X, y, sw, total_weight, n_classes):
 
     Returns
     -------
-    datafit : BinaryLogistic, SparseBinaryLogistic or Multinomial
+    datafit : BinaryLogistic, SparseBinaryLogistic, Multinomial or SparseMultinomial
     """
     if scipy.sparse.issparse(X):
         if n_classes > 2:
-            raise ValueError(
-                "Multiclass training on sparse X is not supported yet. Train one binary "
-                "model per class (sklearn.multiclass.OneVsRestClassifier keeps X sparse)."
-            )
+            return SparseMultinomial(X, y.astype(np.int64), sw, total_weight, n_classes)
         return SparseBinaryLogistic(X, y.astype(X.dtype), sw, total_weight)
     if n_classes > 2:
         return Multinomial(X, y.astype(np.int64), sw, total_weight, n_classes)
@@ -100,6 +98,10 @@ class BinaryLogistic:
         """One compiled mini-batch epoch; returns ``(loss_sum, t)`` (args as above)."""
         return _kernels.minibatch_epoch(self.X, self.y, self.sw, order, batch_size, *args)
 
+    def squared_row_norms(self):
+        """``||x_i||^2`` of every row, as float64."""
+        return row_norms(self.X, squared=True).astype(np.float64)
+
     def gram_matvec(self, v, v0):
         """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
@@ -147,6 +149,10 @@ class SparseBinaryLogistic(BinaryLogistic):
         return _sparse.csr_minibatch_epoch(
             data, indices, indptr, self.y, self.sw, order, batch_size, *args
         )
+
+    def squared_row_norms(self):
+        """``||x_i||^2`` of every row, as float64."""
+        return row_norms(self.matrix, squared=True).astype(np.float64)
 
     def gram_matvec(self, v, v0):
         """``A^T W A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
@@ -200,6 +206,54 @@ class Multinomial(BinaryLogistic):
         """One compiled mini-batch epoch on the softmax loss."""
         return _multinomial.multinomial_minibatch_epoch(
             self.X, self.y, self.sw, order, batch_size, *args
+        )
+
+
+class SparseMultinomial(SparseBinaryLogistic):
+    """Softmax cross-entropy over ``n_classes`` on CSR X (never densified).
+
+    The CSR kernels of :mod:`fastlr._sparse_multinomial`; the Gram products
+    of :class:`SparseBinaryLogistic` (they do not depend on the loss).
+
+    Parameters
+    ----------
+    X : scipy.sparse CSR matrix of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        int64 class indices.
+    sw, total_weight
+        As for :class:`BinaryLogistic`.
+    n_classes : int
+    """
+
+    curvature = Multinomial.curvature
+
+    def __init__(self, X, y, sw, total_weight, n_classes):
+        super().__init__(X, y, sw, total_weight)
+        self.coef_shape = (n_classes, self.n_features)
+        self.n_outputs = n_classes
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the gradient sums into the buffers; return the loss sum."""
+        buffer = np.zeros(self.n_outputs, dtype=self.dtype)
+        intercept = np.asarray(intercept, dtype=self.dtype)
+        cost = _sparse_multinomial.csr_multinomial_gradient_sums(
+            *self.csr, self.y, self.sw, coef, intercept, with_loss, grad_coef, buffer
+        )
+        grad_intercept += buffer
+        return cost
+
+    def sgd_epoch(self, order, *args):
+        """One compiled per-example epoch on the softmax loss, over CSR rows."""
+        data, indices, indptr, _ = self.csr
+        return _sparse_multinomial.csr_multinomial_sgd_epoch(
+            data, indices, indptr, self.y, self.sw, order, *args
+        )
+
+    def minibatch_epoch(self, order, batch_size, *args):
+        """One compiled mini-batch epoch on the softmax loss, over CSR rows."""
+        data, indices, indptr, _ = self.csr
+        return _sparse_multinomial.csr_multinomial_minibatch_epoch(
+            data, indices, indptr, self.y, self.sw, order, batch_size, *args
         )
 
 
@@ -262,6 +316,25 @@ class Objective:
             threshold = coef.dtype.type(step * self.l1)
             np.copyto(coef, np.sign(coef) * np.maximum(np.abs(coef) - threshold, 0))
         return coef
+
+    def minibatch_lipschitz_constant(self, batch_size):
+        """Smoothness of a mini-batch gradient in expectation (Gower et al., 2019).
+
+        ``L(B) = n (B - 1) / (B (n - 1)) L + (n - B) / (B (n - 1)) L_max``
+        interpolates between the full-batch constant ``L`` (``B = n``) and the
+        largest one-sample constant ``L_max`` (``B = 1``): a step of ``1 / L(B)``
+        stays stable however small the batch.
+        """
+        datafit = self.datafit
+        n = datafit.n_samples
+        full = self.lipschitz_constant()
+        batch = min(batch_size, n)
+        if batch >= n:
+            return full
+        weights = datafit.sw * (n / self.total_weight) if datafit.sw.shape[0] else 1.0
+        norms = datafit.squared_row_norms() + (1.0 if self.fit_intercept else 0.0)
+        one_sample = datafit.curvature * float(np.max(weights * norms)) + self.alpha
+        return (n * (batch - 1) * full + (n - batch) * one_sample) / (batch * (n - 1))
 
     @property
     def strength(self):

@@ -434,28 +434,31 @@ def gram_matvec(X, sw, v, v0, n_chunks, out):
 
 @kernel
 def read_sum(X):
-    """Sum of X in one pass: the memory-bandwidth baseline of the benchmarks."""
-    n, d = X.shape
+    """Sum of X in one flat pass: the memory-bandwidth baseline of the benchmarks.
+
+    X is read as one contiguous run, whatever its width, so the figure is the
+    machine's streaming read rate and not the cost of short rows.
+    """
+    flat = X.reshape(-1)
     total = X.dtype.type(0)
-    for i in range(n):
-        for j in range(d):
-            total += X[i, j]
+    for k in range(flat.shape[0]):
+        total += flat[k]
     return total
 
 
 @kernel(parallel=True)
 def read_sum_parallel(X, n_chunks):
-    """Parallel one-pass sum of X, chunked like :func:`fused_gradient`."""
+    """Parallel flat one-pass sum of X, split into the row chunks of :func:`fused_gradient`."""
     n, d = X.shape
+    flat = X.reshape(-1)
     chunk = -(-n // n_chunks)
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
-        start = min(c * chunk, n)
-        stop = min(start + chunk, n)
+        start = min(c * chunk, n) * d
+        stop = min(c * chunk + chunk, n) * d
         total = X.dtype.type(0)
-        for i in range(start, stop):
-            for j in range(d):
-                total += X[i, j]
+        for k in range(start, stop):
+            total += flat[k]
         partial[c] = total
     return partial.sum()
 
