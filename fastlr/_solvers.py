@@ -183,19 +183,22 @@ def _gd(objective, solver, options, coef, intercept):
     return history.result(coef, intercept, options.max_iter)
 
 
-def _schedule(options, objective, solver):
+def _schedule(options, objective, solver, eta0=None):
     """Schedule code and eta0 of ``solver`` for ``options.learning_rate``.
 
     "auto" is the constant ``1 / L`` step for gd (the full-batch step that cannot
     diverge), ``1 / L(batch_size)`` for minibatch (halved on a plateau), and sgd's
     per-sample "optimal" schedule (or "invscaling" without a penalty) for sgd.
+    A given ``eta0`` (a ``partial_fit`` continuing) skips estimating ``L`` again.
     """
     name = options.learning_rate
     alpha = objective.strength
-    if name == "auto" and solver == "gd":
-        return _kernels.CONSTANT, 1.0 / objective.lipschitz_constant()
-    if name == "auto" and solver == "minibatch":
-        return _kernels.CONSTANT, 1.0 / objective.minibatch_lipschitz_constant(options.batch_size)
+    if name == "auto" and solver in ("gd", "minibatch"):
+        if eta0 is None and solver == "gd":
+            eta0 = 1.0 / objective.lipschitz_constant()
+        elif eta0 is None:
+            eta0 = 1.0 / objective.minibatch_lipschitz_constant(options.batch_size)
+        return _kernels.CONSTANT, eta0
     if name == "auto":
         name = "optimal" if alpha > 0 else "invscaling"
     if name == "optimal" and alpha <= 0:
@@ -222,14 +225,12 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         state.l1_state = np.zeros(coef.size + 1)
     if state.rng is None:
         state.rng = check_random_state(options.random_state)
-    schedule, eta0 = _schedule(options, objective, solver)
-    if state.eta0 is None:
-        state.eta0 = eta0
+    schedule, state.eta0 = _schedule(options, objective, solver, state.eta0)
     rate = np.array([state.eta0, options.power_t, _optimal_t0(objective.strength)])
     history = _History(solver, options, datafit.n_samples)
     order = np.arange(datafit.n_samples, dtype=np.int64)
-    # "auto" mini-batch steps start at 1/L and halve when the mean loss of the
-    # last n_iter_no_change epochs is no lower than that of the n_iter_no_change
+    # "auto" mini-batch steps start at 1/L(B) and halve when the mean loss of
+    # the last 2 n_iter_no_change epochs is no lower than that of the window
     # before: small batches' noise stalls a constant step above the optimum,
     # while a still-falling trend (however noisy epoch to epoch) keeps it.
     plateau = _Plateau(2 * options.n_iter_no_change)
