@@ -1,0 +1,395 @@
+"""Compiled CSR twins of the multinomial (softmax) kernels of :mod:`fastlr._multinomial`.
+
+X enters as its CSR arrays ``data, indices, indptr`` (checked and normalised
+once by :func:`fastlr._sparse.csr_arrays`). The contracts are those of the
+dense multinomial kernels: ``y`` holds int64 class indices, ``sw`` is the
+sample weight array in ``data``'s dtype or empty for unit weights, ``order`` an
+int64 index array or empty for rows in order; the gradient kernels return
+*sums* over rows and add them into the caller's buffers ``grad_coef`` (K, d)
+and ``grad_intercept`` (K,) in ``data``'s dtype; float32 data is computed in
+float32. X is never densified: a row costs its non-zeros times K.
+
+Design
+------
+Blocks
+    Rows go in the blocks of the binary CSR kernels
+    (:func:`fastlr._sparse._block_end`: at most 256 rows and, past one row,
+    8192 non-zeros, so the block is still in cache when it is re-read): the
+    block's K scores per row (K gathers of the row, one per class, each
+    :func:`fastlr._sparse._row_dot` with its unsigned index reads), then the
+    softmax residuals of the dense kernels (:func:`fastlr._multinomial._block_residuals`,
+    one vectorized exp over the block), then K scatters per row into
+    ``grad_coef``. The residual workspace is cut to the block's exact number
+    of rows, so no exp is spent on unused columns.
+Parallel reduction
+    :func:`csr_multinomial_fused_gradient` runs ``prange`` over fixed row
+    chunks, each adding into its own dense (K, d) partial, summed in chunk
+    order: bitwise identical for any thread count. The partials hold
+    ``n_chunks * K * d`` elements, capped as the binary CSR partials are
+    (:func:`csr_multinomial_n_chunks`).
+Penalties in the epochs
+    L2 by weight scaling (a scalar factor of W). L1 in the sgd epoch is the
+    lazy cumulative truncation of :func:`fastlr._sparse.csr_sgd_epoch`: the K
+    weights of a feature catch up on the accumulated penalty when the feature
+    next appears in a row, and all weights at the end of the epoch. With
+    ``alpha = 0`` or ``l1 = 0`` this is the dense epoch; with both, a backlog
+    is taken at the weight scale of its catch-up (slightly more shrinkage
+    between a feature's appearances). The mini-batch epoch takes the L1
+    proximal step on all weights after each batch, exactly as the dense one.
+
+The CSR kernels agree with the dense ones on ``X.toarray()`` up to rounding:
+both add the same products, but the dense loops also add the zeros and,
+vectorized under fastmath reassociation, add in another order. Every
+operation after the scores (softmax, residuals, steps) is the same code on
+the same values. In float64 that is a few ulps per term, far below 1e-10
+relative; in float32 about ``sqrt(n) * 6e-8`` relative over n terms, below
+1e-4.
+
+The block residuals, the workspace, the schedule, the L1 steps and the row
+gathers and scatters are imported from :mod:`fastlr._kernels`,
+:mod:`fastlr._multinomial` and :mod:`fastlr._sparse` rather than copied.
+Caveat (STYLE rule 8): numba's on-disk cache keys on this file only, so after
+editing those functions clear ``fastlr/__pycache__/_sparse_multinomial*`` (or
+touch this file).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+from ._kernels import _truncate, batch_weight, learning_rate, soft_threshold
+from ._multinomial import _block_residuals, _scale, _workspace
+from ._sparse import (
+    BLOCK_ROWS,
+    _block_end,
+    _row_axpy,
+    _row_dot,
+    _shrink,
+    csr_n_chunks,
+)
+
+
+def csr_multinomial_n_chunks(n_rows, n_features, n_classes):
+    """Row chunks of the parallel gradient: a function of the shape only.
+
+    The binary CSR chunking (:func:`fastlr._sparse.csr_n_chunks`) with a
+    partial of ``n_classes * n_features`` elements per chunk, so the partials
+    together stay under ``fastlr._sparse.MAX_PARTIAL_ELEMENTS``.
+
+    Parameters
+    ----------
+    n_rows, n_features : int
+        Shape of X.
+    n_classes : int
+
+    Returns
+    -------
+    n_chunks : int
+        At least 1.
+    """
+    return csr_n_chunks(n_rows, n_classes * n_features)
+
+
+# --------------------------------------------------------------------------
+# Block kernels: K gathers of each row, then K scatters.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def _block_views(z, work, row_work, m):
+    """The workspace of :func:`fastlr._multinomial._workspace` cut to ``m`` rows.
+
+    Returns C-contiguous views of shapes (K, m), (3, K m) and (3, m), so
+    :func:`fastlr._multinomial._block_residuals` works on the block's rows only.
+    """
+    n_classes = z.shape[0]
+    return (
+        z.reshape(-1)[: n_classes * m].reshape((n_classes, m)),
+        work.reshape(-1)[: 3 * n_classes * m].reshape((3, n_classes * m)),
+        row_work.reshape(-1)[: 3 * m].reshape((3, m)),
+    )
+
+
+@kernel
+def _csr_block_scores(data, indices, indptr, rows, m, coef, intercept, scale, z):
+    """``z[k, r] = scale * coef[k] . X[rows[r]] + intercept[k]`` for ``r < m``."""
+    zero = data.dtype.type(0)
+    for r in range(m):
+        i = rows[r]
+        start, stop = indptr[i], indptr[i + 1]
+        for k in range(coef.shape[0]):
+            z[k, r] = scale * _row_dot(data, indices, start, stop, coef[k], zero) + intercept[k]
+
+
+@kernel
+def _csr_block_update(data, indices, indptr, rows, m, residual, out):
+    """``out[k] += sum_r residual[k, r] X[rows[r]]`` for ``r < m``."""
+    dtype = data.dtype.type
+    for r in range(m):
+        i = rows[r]
+        start, stop = indptr[i], indptr[i + 1]
+        for k in range(out.shape[0]):
+            _row_axpy(data, indices, start, stop, dtype(residual[k, r]), out[k])
+
+
+# --------------------------------------------------------------------------
+# Gradient sums: serial over a range of rows, and the fused parallel pass.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def csr_multinomial_rows_gradient(
+    data, indices, indptr, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef,
+    grad_intercept,
+):  # fmt: skip
+    """Add the gradient sums over rows ``order[start:stop]`` (or ``start:stop``).
+
+    The twin of :func:`fastlr._multinomial.multinomial_rows_gradient`, with
+    the same arguments after the CSR arrays and the same return.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        X's CSR arrays.
+    y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, grad_intercept
+        As for :func:`fastlr._multinomial.multinomial_rows_gradient`.
+
+    Returns
+    -------
+    loss_sum : float
+        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
+    """
+    n_classes = coef.shape[0]
+    has_order = order.shape[0] > 0
+    rows = np.empty(BLOCK_ROWS, np.int64)
+    z_all, work_all, row_work_all = _workspace(n_classes, BLOCK_ROWS)
+    db = np.zeros(n_classes)
+    one = data.dtype.type(1)
+    cost = 0.0
+    block_start = start
+    while block_start < stop:
+        block_stop = _block_end(indptr, order, block_start, stop)
+        m = block_stop - block_start
+        for r in range(m):
+            rows[r] = order[block_start + r] if has_order else block_start + r
+        z, work, row_work = _block_views(z_all, work_all, row_work_all, m)
+        _csr_block_scores(data, indices, indptr, rows, m, coef, intercept, one, z)
+        cost += _block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
+        _csr_block_update(data, indices, indptr, rows, m, z, grad_coef)
+        for r in range(m):
+            for k in range(n_classes):
+                db[k] += z[k, r]
+        block_start = block_stop
+    for k in range(n_classes):
+        grad_intercept[k] += db[k]
+    return cost
+
+
+@kernel(parallel=True)
+def csr_multinomial_fused_gradient(
+    data, indices, indptr, y, sw, coef, intercept, with_loss, n_chunks, grad_coef, grad_intercept
+):
+    """One parallel pass over the non-zeros: gradient sums and, when asked, the loss sum.
+
+    The twin of :func:`fastlr._multinomial.multinomial_fused_gradient`.
+    ``prange`` runs over ``n_chunks`` fixed row chunks
+    (:func:`csr_multinomial_n_chunks`), each scattering into its own dense
+    (K, d) partial; the partials are then added in chunk order, so the result
+    is bitwise identical for any number of threads.
+
+    Returns
+    -------
+    loss_sum : float
+    """
+    n = indptr.shape[0] - 1
+    n_classes, d = coef.shape
+    chunk = -(-n // n_chunks)
+    partial = np.zeros((n_chunks, n_classes, d), data.dtype)
+    partial_b = np.zeros((n_chunks, n_classes), data.dtype)
+    partial_cost = np.zeros(n_chunks)
+    no_order = np.empty(0, np.int64)
+    for c in prange(n_chunks):
+        start = min(c * chunk, n)
+        stop = min(start + chunk, n)
+        partial_cost[c] = csr_multinomial_rows_gradient(
+            data, indices, indptr, y, sw, no_order, start, stop, coef, intercept, with_loss,
+            partial[c], partial_b[c],
+        )  # fmt: skip
+    cost = 0.0
+    for c in range(n_chunks):
+        for k in range(n_classes):
+            for j in range(d):
+                grad_coef[k, j] += partial[c, k, j]
+            grad_intercept[k] += partial_b[c, k]
+        cost += partial_cost[c]
+    return cost
+
+
+def csr_multinomial_gradient_sums(
+    data, indices, indptr, n_features, y, sw, coef, intercept, with_loss, grad_coef,
+    grad_intercept,
+):  # fmt: skip
+    """Add the gradient sums over all rows of a CSR X into the buffers; return the loss sum.
+
+    The CSR twin of :func:`fastlr._multinomial.multinomial_gradient_sums`:
+    the fused parallel kernel when the rows form several chunks
+    (:func:`csr_multinomial_n_chunks`), the serial one otherwise. Calls on
+    row slices of a data set with the same buffers sum to the call on all rows.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        X's CSR arrays, as returned by :func:`fastlr._sparse.csr_arrays`.
+    n_features : int
+        Number of columns of X.
+    y : ndarray of shape (n_samples,)
+        int64 class indices.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights in ``data``'s dtype, or empty for unit weights.
+    coef : ndarray of shape (n_classes, n_features)
+        C-contiguous, in ``data``'s dtype.
+    intercept : ndarray of shape (n_classes,)
+        In ``data``'s dtype.
+    with_loss : bool
+        Also sum the loss; skipping it saves one ``log1p`` per sample.
+    grad_coef : ndarray of shape (n_classes, n_features)
+        ``sum_i sw_i (p_i - e_{y_i}) x_i^T`` is added into it.
+    grad_intercept : ndarray of shape (n_classes,)
+        ``sum_i sw_i (p_i - e_{y_i})`` is added into it.
+
+    Returns
+    -------
+    loss_sum : float
+        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
+    """
+    n_rows = indptr.shape[0] - 1
+    n_chunks = csr_multinomial_n_chunks(n_rows, n_features, coef.shape[0])
+    if n_chunks > 1:
+        return csr_multinomial_fused_gradient(
+            data, indices, indptr, y, sw, coef, intercept, with_loss, n_chunks, grad_coef,
+            grad_intercept,
+        )  # fmt: skip
+    no_order = np.empty(0, np.int64)
+    return csr_multinomial_rows_gradient(
+        data, indices, indptr, y, sw, no_order, 0, n_rows, coef, intercept, with_loss, grad_coef,
+        grad_intercept,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
+# --------------------------------------------------------------------------
+
+
+@kernel
+def csr_multinomial_sgd_epoch(
+    data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
+    schedule, rate, t,
+):  # fmt: skip
+    """One epoch of per-example softmax SGD with L2 and L1 penalties, on CSR rows.
+
+    The twin of :func:`fastlr._multinomial.multinomial_sgd_epoch`, with the
+    same arguments after the CSR arrays and the same returns; an update costs
+    K times the row's non-zeros. The L2 shrinkage is a scalar factor of W; the
+    cumulative L1 truncation is lazy, as in :func:`fastlr._sparse.csr_sgd_epoch`
+    (see the module docstring for where that differs from the dense epoch).
+
+    Returns
+    -------
+    sum_loss : float
+        Sum over the epoch of each example's weighted loss before its update.
+    t : float
+        The update counter after the epoch.
+    """
+    n_classes = coef.shape[0]
+    dtype = data.dtype.type
+    flat = coef.reshape(-1)
+    rows = np.empty(1, np.int64)
+    z, work, row_work = _workspace(n_classes, 1)
+    wscale = 1.0
+    sum_loss = 0.0
+    for position in range(order.shape[0]):
+        i = order[position]
+        rows[0] = i
+        if l1 > 0.0:
+            _truncate_row_classes(indices, indptr[i], indptr[i + 1], coef, wscale, l1_state)
+        _csr_block_scores(data, indices, indptr, rows, 1, coef, intercept, dtype(wscale), z)
+        sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
+        if alpha > 0.0:
+            wscale = _shrink(flat, wscale, 1.0 - eta * alpha)
+        if fit_intercept:
+            for k in range(n_classes):
+                intercept[k] -= dtype(eta * z[k, 0])
+        _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
+        _csr_block_update(data, indices, indptr, rows, 1, z, coef)
+        if l1 > 0.0:
+            l1_state[flat.shape[0]] += eta * l1
+            _truncate_row_classes(indices, indptr[i], indptr[i + 1], coef, wscale, l1_state)
+        t += 1.0
+    if l1 > 0.0:
+        for j in range(flat.shape[0]):
+            _truncate(flat, j, wscale, l1_state)
+    _scale(coef, dtype(wscale))
+    return sum_loss, t
+
+
+@kernel
+def _truncate_row_classes(indices, start, stop, coef, wscale, l1_state):
+    """Cumulative L1 truncation of the K weights of each non-zero ``start:stop``.
+
+    ``l1_state`` is over ``coef.ravel()``, where weight ``(k, j)`` is ``k d + j``.
+    """
+    n_classes, d = coef.shape
+    flat = coef.reshape(-1)
+    for k in range(n_classes):
+        for p in range(start, stop):
+            _truncate(flat, k * d + indices[p], wscale, l1_state)
+
+
+@kernel
+def csr_multinomial_minibatch_epoch(
+    data, indices, indptr, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1,
+    l1_state, schedule, rate, t,
+):  # fmt: skip
+    """One epoch of mini-batch softmax SGD in batches of ``batch_size``, on CSR rows.
+
+    The twin of :func:`fastlr._multinomial.multinomial_minibatch_epoch`: each
+    batch takes one step along its mean gradient plus ``alpha * W``, then the
+    L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
+    batches. Arguments and returns as :func:`csr_multinomial_sgd_epoch`
+    (``l1_state`` is unused); the loss of each batch is taken before its step.
+    """
+    n = order.shape[0]
+    grad = np.zeros_like(coef)
+    grad_b = np.zeros_like(intercept)
+    sum_loss = 0.0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        grad.fill(0)
+        grad_b.fill(0)
+        sum_loss += csr_multinomial_rows_gradient(
+            data, indices, indptr, y, sw, order, start, stop, coef, intercept, True, grad, grad_b
+        )
+        weight = batch_weight(sw, order, start, stop)
+        if weight <= 0.0:
+            continue
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
+        _minibatch_step(coef, intercept, grad, grad_b, eta / weight, eta, alpha, l1, fit_intercept)
+        t += 1.0
+    return sum_loss, t
+
+
+@kernel
+def _minibatch_step(coef, intercept, grad, grad_b, step, eta, alpha, l1, fit_intercept):
+    """``W <- W - step G - eta alpha W``, ``b <- b - step g``, then the L1 prox of ``eta l1``."""
+    dtype = coef.dtype.type
+    scale = dtype(step)
+    shrink = dtype(eta * alpha)
+    for k in range(coef.shape[0]):
+        for j in range(coef.shape[1]):
+            coef[k, j] -= scale * grad[k, j] + shrink * coef[k, j]
+        if fit_intercept:
+            intercept[k] -= scale * grad_b[k]
+    if l1 > 0.0:
+        soft_threshold(coef.reshape(-1), dtype(eta * l1))
