@@ -10,7 +10,7 @@ in quick, the issue's 1e6 x 100 in full, 2000 x 10 in smoke):
   softmax);
 - L-BFGS time to scikit-learn's optimum (relative objective gap
   ``TARGET_GAP``): scipy's L-BFGS-B on
-  :class:`fastlr._multinomial.MultinomialObjective` against
+  :class:`fastlr._datafits.Objective` over the ``Multinomial`` datafit against
   ``LogisticRegression(C=1)`` (lbfgs, multinomial), with its default threads
   and with one BLAS thread. fastlr's L-BFGS runs with one BLAS thread: scipy's
   few vector operations per iteration gain nothing from more, and OpenBLAS
@@ -34,7 +34,8 @@ from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from fastlr._multinomial import MultinomialObjective, multinomial_gradient_sums
+from fastlr._datafits import Multinomial, Objective
+from fastlr._multinomial import multinomial_gradient_sums
 from fastlr._threads import numba_threads
 
 from ._common import (
@@ -199,9 +200,8 @@ def objective_value(X, y, coef, intercept, chunk_rows=65_536):
 
 
 def _fastlr_lbfgs(X, y, max_iter):
-    objective = MultinomialObjective(
-        X, y, np.empty(0), N_CLASSES, X.shape[0], alpha_of(X.shape[0]), True
-    )
+    datafit = Multinomial(X, y, np.empty(0, X.dtype), X.shape[0], N_CLASSES)
+    objective = Objective(datafit, alpha_of(X.shape[0]), True)
     with threadpool_limits(limits=1, user_api="blas"):
         result = scipy.optimize.minimize(
             objective.value_and_grad,

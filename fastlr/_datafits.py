@@ -310,6 +310,36 @@ class Objective:
             self._grad_intercept[...] = 0
         return value, self._grad, self._grad_intercept
 
+    @property
+    def n_params(self):
+        """Length of the flattened parameters: the coefficients, then the intercepts."""
+        return int(np.prod(self.datafit.coef_shape)) + self.datafit.n_outputs
+
+    def unpack(self, params):
+        """``(coef, intercept)`` in the data's dtype from flattened parameters.
+
+        Parameters
+        ----------
+        params : ndarray of shape (coef.size + n_outputs,)
+            ``coef.ravel()`` followed by the intercepts.
+        """
+        dtype = self.datafit.dtype
+        split = int(np.prod(self.datafit.coef_shape))
+        coef = np.ascontiguousarray(params[:split].reshape(self.datafit.coef_shape), dtype=dtype)
+        return coef, np.ascontiguousarray(params[split:], dtype=dtype)
+
+    def value_and_grad(self, params):
+        """Objective and its gradient over flattened parameters, for scipy's L-BFGS.
+
+        Returns
+        -------
+        value : float
+        grad : ndarray of shape (params.size,)
+            A new float64 array.
+        """
+        value, grad, grad_intercept = self(*self.unpack(params))
+        return value, np.concatenate([grad.ravel(), grad_intercept]).astype(np.float64)
+
     def prox(self, coef, step):
         """Proximal step of the L1 term: soft-threshold ``coef`` by ``step * l1``."""
         if self.l1 > 0:

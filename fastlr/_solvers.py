@@ -292,13 +292,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
             "The lbfgs solver needs a smooth objective and cannot use an L1 penalty; "
             "use solver='gd', 'minibatch' or 'sgd' with penalty='l1' or 'elasticnet'."
         )
-    n_coef = coef.size
     history = _History(solver, options, datafit.n_samples)
-
-    def value_and_grad(params):
-        coef_now = params[:n_coef].astype(datafit.dtype).reshape(datafit.coef_shape)
-        value, grad, grad_b = objective(coef_now, params[n_coef:])
-        return value, np.concatenate([grad.ravel(), grad_b]).astype(np.float64)
 
     def callback(intermediate_result):
         history.record(intermediate_result.fun)
@@ -307,7 +301,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
     # L-BFGS-B's own BLAS calls leave OpenBLAS threads spinning on the cores
     # the parallel gradient needs (2x slower evaluations on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
-        result = _minimize(value_and_grad, x0, callback, options)
+        result = _minimize(objective.value_and_grad, x0, callback, options)
     if result.status == 1:
         if options.tol is not None:
             _warn_lbfgs_max_iter(options)
@@ -318,8 +312,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
             ConvergenceWarning,
             stacklevel=3,
         )
-    coef = result.x[:n_coef].astype(datafit.dtype).reshape(datafit.coef_shape)
-    intercept = result.x[n_coef:].astype(datafit.dtype)
+    coef, intercept = objective.unpack(result.x)
     return history.result(coef, intercept, int(result.nit))
 
 

@@ -28,8 +28,8 @@ from threadpoolctl import threadpool_limits
 
 import fastlr
 from fastlr import _kernels
+from fastlr._datafits import Multinomial, Objective
 from fastlr._multinomial import (
-    MultinomialObjective,
     multinomial_fused_gradient,
     multinomial_gradient_sums,
     multinomial_minibatch_epoch,
@@ -245,9 +245,10 @@ def test_float32_input_is_computed_in_float32():
 
 
 def make_objective(X, y, sw, n_classes, C=1.0, fit_intercept=True):
-    """MultinomialObjective with scikit-learn's scaling ``alpha = 1 / (C S)``."""
+    """The multinomial Objective with scikit-learn's scaling ``alpha = 1 / (C S)``."""
     total = X.shape[0] if len(sw) == 0 else float(np.sum(sw, dtype=np.float64))
-    return MultinomialObjective(X, y, sw, n_classes, total, 1.0 / (C * total), fit_intercept)
+    datafit = Multinomial(X, y, sw, total, n_classes)
+    return Objective(datafit, 1.0 / (C * total), fit_intercept)
 
 
 def fourth_order_difference(f, x, h=1e-3):
