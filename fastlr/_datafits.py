@@ -90,7 +90,8 @@ class BinaryLogistic:
         """One compiled per-example epoch; returns ``(loss_sum, t)``.
 
         ``args``: ``coef, intercept, fit_intercept, alpha, l1, l1_state,
-        schedule, rate, t`` as :func:`fastlr._kernels.sgd_epoch` takes them.
+        schedule, rate, t, average_start, avg_coef, avg_intercept`` as
+        :func:`fastlr._kernels.sgd_epoch` takes them.
         """
         return _kernels.sgd_epoch(self.X, self.y, self.sw, order, *args)
 

@@ -480,8 +480,9 @@ def learning_rate(schedule, t, eta0, power_t, alpha, t0):
 
 @kernel
 def sgd_epoch(
-    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t
-):
+    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t,
+    average_start, avg_coef, avg_intercept,
+):  # fmt: skip
     """One epoch of per-example SGD (seed 000's rule) with L2 and L1 penalties.
 
     For each example in ``order``: w <- (1 - eta alpha) w - eta sw (a - y) x and
@@ -507,6 +508,16 @@ def sgd_epoch(
         ``(eta0, power_t, t0)`` of the schedule.
     t : float
         Number of updates made before this epoch, plus one.
+    average_start : float
+        Averaged SGD (scikit-learn's ``average``): from update ``t >=
+        average_start`` on, after each update (and its L1 step),
+        ``avg <- avg + (w - avg) / (t - average_start + 1)``, the running mean
+        of the iterates since averaging started. 0 turns averaging off.
+    avg_coef : ndarray of shape (n_features,)
+        The averaged coefficients, updated in place (O(n_features) per
+        sample); may be empty when ``average_start`` is 0.
+    avg_intercept : ndarray of shape (1,)
+        The averaged intercept, updated in place.
 
     Returns
     -------
@@ -547,6 +558,12 @@ def sgd_epoch(
                 _truncate(coef, j, wscale, l1_state)
         if fit_intercept:
             b -= X.dtype.type(eta) * dz
+        if average_start > 0.0 and t >= average_start:
+            mu = X.dtype.type(1.0 / (t - average_start + 1.0))
+            scale = X.dtype.type(wscale)
+            for j in range(d):
+                avg_coef[j] += mu * (scale * coef[j] - avg_coef[j])
+            avg_intercept[0] += mu * (b - avg_intercept[0])
         t += 1.0
     _rescale(coef, wscale)
     intercept[0] = b

@@ -82,6 +82,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Rows per step of the minibatch solver.
     shuffle : bool, default=True
         Shuffle the rows every epoch (sgd, minibatch).
+    average : bool or int, default=False
+        Averaged SGD (sgd only), as scikit-learn's SGD defines it: ``True``
+        makes ``coef_`` and ``intercept_`` the mean of the iterates after
+        every update; an int ``k`` averages from the ``k``-th update on (the
+        iterate until ``k`` updates have been made). Training continues from
+        the plain iterate, which the stopping rule and ``history_`` also use;
+        ``partial_fit`` continues the average.
     early_stopping : bool, default=False
         sgd and minibatch: hold out ``validation_fraction`` of the training
         rows (stratified) and stop when their accuracy has not improved by
@@ -149,6 +156,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         "power_t": [Interval(Real, None, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
+        "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
@@ -175,6 +183,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         power_t=0.5,
         batch_size=256,
         shuffle=True,
+        average=False,
         early_stopping=False,
         validation_fraction=0.1,
         class_weight=None,
@@ -197,6 +206,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.power_t = power_t
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.average = average
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.class_weight = class_weight
@@ -274,8 +284,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         sw = self._weights(sample_weight, y_idx, X)
         options = self._options(max_iter=1, tol=None)
         objective = self._objective(X, y_idx, sw)
-        coef0 = None if first else self.coef_
-        intercept0 = None if first else self.intercept_
+        # Averaged SGD continues from the plain iterate, not from coef_ (the average).
+        averaged = not first and self._state.avg_coef is not None
+        coef0 = None if first else (self._state.coef if averaged else self.coef_)
+        intercept0 = None if first else (self._state.intercept if averaged else self.intercept_)
         with numba_threads(self.n_jobs):
             result = solve(
                 objective, self.solver, options, coef0, intercept0,
@@ -288,6 +300,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"penalty={self.penalty!r} needs one of the solvers {L1_SOLVERS}: "
                 f"solver={self.solver!r} needs a smooth objective."
+            )
+        if self.average and self.solver != "sgd":
+            raise ValueError(
+                f"average={self.average!r} (averaged SGD) needs solver='sgd'; "
+                f"solver={self.solver!r} does not average: set average=False."
             )
         if self.penalty == "elasticnet" and self.l1_ratio is None:
             raise ValueError(
@@ -392,6 +409,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             power_t=self.power_t,
             batch_size=self.batch_size,
             shuffle=self.shuffle,
+            average=int(self.average),
             random_state=self.random_state,
             verbose=self.verbose,
         )

@@ -404,8 +404,9 @@ def multinomial_fused_gradient(
 
 @kernel
 def multinomial_sgd_epoch(
-    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t
-):
+    X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t,
+    average_start, avg_coef, avg_intercept,
+):  # fmt: skip
     """One epoch of per-example SGD on the softmax loss with L2 and L1 penalties.
 
     For each example in ``order``: ``W <- (1 - eta alpha) W - eta sw (p - e_y) x^T``
@@ -428,6 +429,10 @@ def multinomial_sgd_epoch(
         ``(eta0, power_t, t0)`` of the schedule.
     t : float
         Number of updates made before this epoch, plus one.
+    average_start, avg_coef, avg_intercept
+        Averaged SGD as in :func:`fastlr._kernels.sgd_epoch`, with
+        ``avg_coef`` of shape (n_classes, n_features) and ``avg_intercept``
+        of shape (n_classes,) (O(n_classes n_features) per sample).
 
     Returns
     -------
@@ -462,9 +467,24 @@ def multinomial_sgd_epoch(
             l1_state[flat.shape[0]] += eta * l1
             for j in range(flat.shape[0]):
                 _truncate(flat, j, wscale, l1_state)
+        if average_start > 0.0 and t >= average_start:
+            mu = 1.0 / (t - average_start + 1.0)
+            _average(coef, intercept, wscale, mu, avg_coef, avg_intercept)
         t += 1.0
     _scale(coef, dtype(wscale))
     return sum_loss, t
+
+
+@kernel
+def _average(coef, intercept, wscale, mu, avg_coef, avg_intercept):
+    """One running-mean step ``avg <- avg + mu (w - avg)`` of W = wscale coef and b."""
+    dtype = coef.dtype.type
+    scale = dtype(wscale)
+    step = dtype(mu)
+    for k in range(coef.shape[0]):
+        for j in range(coef.shape[1]):
+            avg_coef[k, j] += step * (scale * coef[k, j] - avg_coef[k, j])
+        avg_intercept[k] += step * (intercept[k] - avg_intercept[k])
 
 
 @kernel

@@ -39,6 +39,9 @@ class SolverOptions:
     shuffle: bool = True
     random_state: object = None
     verbose: int = 0
+    #: Averaged SGD (sgd only): average the iterates from update ``average``
+    #: on (1: all of them); 0: no averaging.
+    average: int = 0
     #: ``score(coef, intercept)`` on held-out data; when given, the stopping
     #: rule watches it (higher is better) instead of the training loss.
     validation_score: object = None
@@ -51,13 +54,19 @@ class StochasticState:
     ``t`` counts updates (plus one), ``l1_state`` holds the cumulative L1
     penalty (per weight, then the total), ``eta0`` the current step of
     minibatch's "auto" schedule (None until it is set), and ``rng`` the
-    shuffling generator.
+    shuffling generator. With averaged SGD, ``avg_coef``/``avg_intercept``
+    hold the running mean of the iterates and ``coef``/``intercept`` the
+    plain iterate that training continues from.
     """
 
     t: float = 1.0
     l1_state: np.ndarray | None = None
     eta0: float | None = None
     rng: object = None
+    avg_coef: np.ndarray | None = None
+    avg_intercept: np.ndarray | None = None
+    coef: np.ndarray | None = None
+    intercept: np.ndarray | None = None
 
 
 @dataclass
@@ -239,11 +248,12 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         coef, intercept, objective.fit_intercept, objective.alpha, objective.l1, state.l1_state,
         schedule, rate,
     )  # fmt: skip
+    averaging = _averaging(options, solver, state, coef, intercept)
     for epoch in range(1, options.max_iter + 1):
         if options.shuffle:
             state.rng.shuffle(order)
         if solver == "sgd":
-            sum_loss, state.t = datafit.sgd_epoch(order, *common, state.t)
+            sum_loss, state.t = datafit.sgd_epoch(order, *common, state.t, *averaging)
         else:
             sum_loss, state.t = datafit.minibatch_epoch(order, options.batch_size, *common, state.t)
         if not np.all(np.isfinite(coef)):
@@ -258,9 +268,35 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
             rate[0] *= 0.5
         state.eta0 = rate[0]
         if history.record(loss, coef, intercept):
-            return history.result(coef, intercept, epoch, state)
+            return _stochastic_result(history, coef, intercept, epoch, state, options)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
-    return history.result(coef, intercept, options.max_iter, state)
+    return _stochastic_result(history, coef, intercept, options.max_iter, state, options)
+
+
+def _averaging(options, solver, state, coef, intercept):
+    """The epochs' ``(average_start, avg_coef, avg_intercept)`` arguments.
+
+    Off (start 0, empty arrays of the right dtype and rank) unless sgd averages;
+    the averages start at zero and live in ``state`` across ``partial_fit`` calls.
+    """
+    if solver != "sgd" or not options.average:
+        return 0.0, np.empty((0,) * coef.ndim, coef.dtype), np.empty(0, coef.dtype)
+    if state.avg_coef is None:
+        state.avg_coef = np.zeros_like(coef)
+        state.avg_intercept = np.zeros_like(intercept)
+    return float(options.average), state.avg_coef, state.avg_intercept
+
+
+def _stochastic_result(history, coef, intercept, n_iter, state, options):
+    """The result: the averaged weights once averaging has started, else the iterate.
+
+    As scikit-learn's SGD: the average is used when at least one update
+    (``t - 1`` so far) has reached ``average``.
+    """
+    state.coef, state.intercept = coef, intercept
+    if options.average and state.avg_coef is not None and state.t - 1.0 >= options.average:
+        return history.result(state.avg_coef.copy(), state.avg_intercept.copy(), n_iter, state)
+    return history.result(coef, intercept, n_iter, state)
 
 
 class _Plateau:

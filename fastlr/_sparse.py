@@ -375,7 +375,7 @@ def csr_gradient_sums(
 @kernel
 def csr_sgd_epoch(
     data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
-    schedule, rate, t,
+    schedule, rate, t, average_start, avg_coef, avg_intercept,
 ):  # fmt: skip
     """One epoch of per-example SGD with L2 and L1 penalties, on CSR rows.
 
@@ -390,6 +390,16 @@ def csr_sgd_epoch(
     (as scikit-learn's SGD does on sparse rows), where the dense epoch takes
     it step by step: slightly more shrinkage between a feature's appearances.
 
+    Averaged SGD (``average_start > 0``, arguments as in the dense epoch) is
+    lazy too, O(non-zeros) per sample (Xu 2011; scikit-learn's
+    ``add_average``): within the epoch the average is ``(avg_coef + a coef) /
+    b`` for two scalars ``a, b``; a step of the running mean only updates
+    them, a change of ``coef`` is offset in ``avg_coef`` on the same
+    non-zeros, and the form is folded back into ``avg_coef`` at the end of
+    the epoch and when the weight scale is folded. The average is that of
+    this epoch's iterates, so with L1 (whose weights catch up lazily) it is
+    the average of the lazily truncated iterates.
+
     Returns
     -------
     sum_loss : float
@@ -403,11 +413,13 @@ def csr_sgd_epoch(
     wscale = 1.0
     b = intercept[0]
     sum_loss = 0.0
+    averaging = average_start > 0.0
+    lazy = np.array([0.0, 1.0])  # (a, b): the average is (avg_coef + a coef) / b
     for k in range(order.shape[0]):
         i = order[k]
         lo, hi = indptr[i], indptr[i + 1]
         if l1 > 0.0:
-            _truncate_row(indices, lo, hi, coef, wscale, l1_state)
+            _truncate_row(indices, lo, hi, coef, wscale, l1_state, avg_coef, lazy[0])
         z = _row_dot(data, indices, lo, hi, coef, one - one)
         z = data.dtype.type(wscale) * z + b
         dz, loss = residual_and_loss(z, y[i], one, True)
@@ -417,21 +429,56 @@ def csr_sgd_epoch(
         sum_loss += loss
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            wscale = _shrink(coef, wscale, 1.0 - eta * alpha)
+            wscale = _shrink_kept(coef, wscale, 1.0 - eta * alpha, averaging, avg_coef, lazy)
         step = data.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
         _row_axpy(data, indices, lo, hi, -step, coef)
+        if lazy[0] != 0.0:
+            _row_axpy(data, indices, lo, hi, data.dtype.type(lazy[0] * step), avg_coef)
         if l1 > 0.0:
             l1_state[n_features] += eta * l1
-            _truncate_row(indices, lo, hi, coef, wscale, l1_state)
+            _truncate_row(indices, lo, hi, coef, wscale, l1_state, avg_coef, lazy[0])
         if fit_intercept:
             b -= data.dtype.type(eta) * dz
+        if averaging and t >= average_start:
+            count = t - average_start + 1.0
+            _lazy_average_step(avg_coef, lazy, wscale, count)
+            avg_intercept[0] += data.dtype.type(1.0 / count) * (b - avg_intercept[0])
         t += 1.0
     if l1 > 0.0:
         for j in range(n_features):
-            _truncate(coef, j, wscale, l1_state)
+            _truncate_kept(coef, j, wscale, l1_state, avg_coef, lazy[0])
+    if averaging:
+        _fold_average(coef, avg_coef, lazy)
     _rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
+
+
+@kernel
+def _lazy_average_step(avg_coef, lazy, wscale, count):
+    """Running-mean step ``A <- A + (W - A) / count`` on ``A = (avg_coef + a V) / b``.
+
+    With ``W = wscale V``: ``b <- b / (1 - 1/count)``, then ``a <- a + wscale b /
+    count``; the first step (``count`` 1) sets ``A = W`` (one O(n_features) pass).
+    """
+    if count <= 1.0:
+        avg_coef[:] = 0
+        lazy[0] = wscale
+        lazy[1] = 1.0
+    else:
+        lazy[1] /= 1.0 - 1.0 / count
+        lazy[0] += wscale * lazy[1] / count
+
+
+@kernel
+def _fold_average(coef, avg_coef, lazy):
+    """``avg_coef <- (avg_coef + a coef) / b``, ``(a, b) <- (0, 1)``: the average made explicit."""
+    a = coef.dtype.type(lazy[0])
+    inv_b = coef.dtype.type(1.0 / lazy[1])
+    for j in range(coef.shape[0]):
+        avg_coef[j] = (avg_coef[j] + a * coef[j]) * inv_b
+    lazy[0] = 0.0
+    lazy[1] = 1.0
 
 
 @kernel
@@ -445,10 +492,38 @@ def _shrink(coef, wscale, factor):
 
 
 @kernel
-def _truncate_row(indices, start, stop, coef, wscale, l1_state):
+def _shrink_kept(coef, wscale, factor, averaging, avg_coef, lazy):
+    """:func:`_shrink`; with ``averaging``, the lazy average is folded first.
+
+    ``coef`` and ``avg_coef`` are 1-D (flat views for the multinomial weights).
+    While the average is lazy (``a`` non-zero), the scale is folded below 0.5,
+    not 1e-9: ``avg_coef + a coef`` cancels about ``1 / wscale`` ulps (coef
+    holds W / wscale), which must stay small in float32. That is one O(d) fold
+    every ``ln 2 / (eta alpha)`` updates.
+    """
+    wscale *= max(0.0, factor)
+    if wscale < (0.5 if lazy[0] != 0.0 else 1e-9):
+        if averaging:
+            _fold_average(coef, avg_coef, lazy)
+        _rescale(coef, wscale)
+        wscale = 1.0
+    return wscale
+
+
+@kernel
+def _truncate_kept(coef, j, wscale, l1_state, avg_coef, a):
+    """:func:`fastlr._kernels._truncate`, offset in the lazy average (``a`` 0: none)."""
+    before = coef[j]
+    _truncate(coef, j, wscale, l1_state)
+    if a != 0.0:
+        avg_coef[j] -= coef.dtype.type(a) * (coef[j] - before)
+
+
+@kernel
+def _truncate_row(indices, start, stop, coef, wscale, l1_state, avg_coef, a):
     """Cumulative L1 truncation of the weights of the non-zeros ``start:stop``."""
     for p in range(start, stop):
-        _truncate(coef, indices[p], wscale, l1_state)
+        _truncate_kept(coef, indices[p], wscale, l1_state, avg_coef, a)
 
 
 @kernel

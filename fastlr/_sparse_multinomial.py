@@ -65,9 +65,17 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import _truncate, batch_weight, learning_rate, soft_threshold
+from ._kernels import batch_weight, learning_rate, soft_threshold
 from ._multinomial import _block_residuals, _scale, _workspace
-from ._sparse import BLOCK_ROWS, _block_end, _shrink, csr_n_chunks
+from ._sparse import (
+    BLOCK_ROWS,
+    _block_end,
+    _fold_average,
+    _lazy_average_step,
+    _shrink_kept,
+    _truncate_kept,
+    csr_n_chunks,
+)
 
 
 def csr_multinomial_n_chunks(n_rows, n_features, n_classes):
@@ -342,7 +350,7 @@ def csr_multinomial_gradient_sums(
 @kernel
 def csr_multinomial_sgd_epoch(
     data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
-    schedule, rate, t,
+    schedule, rate, t, average_start, avg_coef, avg_intercept,
 ):  # fmt: skip
     """One epoch of per-example softmax SGD with L2 and L1 penalties, on CSR rows.
 
@@ -351,6 +359,9 @@ def csr_multinomial_sgd_epoch(
     K times the row's non-zeros. The L2 shrinkage is a scalar factor of W; the
     cumulative L1 truncation is lazy, as in :func:`fastlr._sparse.csr_sgd_epoch`
     (see the module docstring for where that differs from the dense epoch).
+    Averaged SGD (``average_start > 0``, ``avg_coef`` (K, d) and
+    ``avg_intercept`` (K,)) is the lazy O(non-zeros) scheme of
+    :func:`fastlr._sparse.csr_sgd_epoch`, on the transposed average.
 
     Returns
     -------
@@ -369,32 +380,51 @@ def csr_multinomial_sgd_epoch(
     scratch = np.empty(n_classes, data.dtype)
     wscale = 1.0
     sum_loss = 0.0
+    averaging = average_start > 0.0
+    avg_t = _transposed(avg_coef) if averaging else np.empty((0, 0), data.dtype)
+    avg_flat_t = avg_t.reshape(-1)
+    lazy = np.array([0.0, 1.0])  # (a, b): the average is (avg_t + a coef_t) / b
     for position in range(order.shape[0]):
         i = order[position]
         rows[0] = i
         if l1 > 0.0:
-            _truncate_row_t(indices, indptr[i], indptr[i + 1], coef_t, wscale, state_t)
+            _truncate_row_t(
+                indices, indptr[i], indptr[i + 1], coef_t, wscale, state_t, avg_t, lazy[0]
+            )
         _csr_block_scores(
             data, indices, indptr, rows, 1, coef_t, intercept, dtype(wscale), z, scratch
         )
         sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            wscale = _shrink(flat_t, wscale, 1.0 - eta * alpha)
+            wscale = _shrink_kept(flat_t, wscale, 1.0 - eta * alpha, averaging, avg_flat_t, lazy)
         if fit_intercept:
             for k in range(n_classes):
                 intercept[k] -= dtype(eta * z[k, 0])
         _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
         _csr_block_update(data, indices, indptr, rows, 1, z, coef_t, scratch)
+        if lazy[0] != 0.0:  # offset the change of coef_t in the lazy average
+            _scale(z, -lazy[0])
+            _csr_block_update(data, indices, indptr, rows, 1, z, avg_t, scratch)
         if l1 > 0.0:
             state_t[flat_t.shape[0]] += eta * l1
-            _truncate_row_t(indices, indptr[i], indptr[i + 1], coef_t, wscale, state_t)
+            _truncate_row_t(
+                indices, indptr[i], indptr[i + 1], coef_t, wscale, state_t, avg_t, lazy[0]
+            )
+        if averaging and t >= average_start:
+            count = t - average_start + 1.0
+            _lazy_average_step(avg_flat_t, lazy, wscale, count)
+            for k in range(n_classes):
+                avg_intercept[k] += dtype(1.0 / count) * (intercept[k] - avg_intercept[k])
         t += 1.0
     if l1 > 0.0:
         for q in range(flat_t.shape[0]):
-            _truncate(flat_t, q, wscale, state_t)
+            _truncate_kept(flat_t, q, wscale, state_t, avg_flat_t, lazy[0])
         _transpose(_flat_view(state_t, d, n_classes), _flat_view(l1_state, n_classes, d))
         l1_state[flat_t.shape[0]] = state_t[flat_t.shape[0]]
+    if averaging:
+        _fold_average(flat_t, avg_flat_t, lazy)
+        _transpose(avg_t, avg_coef)
     _scale(coef_t, dtype(wscale))
     _transpose(coef_t, coef)
     return sum_loss, t
@@ -416,18 +446,20 @@ def _l1_state_transposed(l1_state, n_classes, d):
 
 
 @kernel
-def _truncate_row_t(indices, start, stop, coef_t, wscale, state_t):
+def _truncate_row_t(indices, start, stop, coef_t, wscale, state_t, avg_t, a):
     """Cumulative L1 truncation of the K weights of each non-zero ``start:stop``.
 
     ``coef_t`` is (d, K) and ``state_t`` over its ravel: the weights of feature
-    ``j`` are the K entries from ``j K``.
+    ``j`` are the K entries from ``j K``. Each change is offset in the lazy
+    average ``avg_t`` (:func:`fastlr._sparse._truncate_kept`; ``a`` 0: none).
     """
     n_classes = coef_t.shape[1]
     flat_t = coef_t.reshape(-1)
+    avg_flat_t = avg_t.reshape(-1)
     for p in range(start, stop):
         base = indices[p] * n_classes
         for k in range(n_classes):
-            _truncate(flat_t, base + k, wscale, state_t)
+            _truncate_kept(flat_t, base + k, wscale, state_t, avg_flat_t, a)
 
 
 @kernel

@@ -17,6 +17,7 @@ from fastlr._threads import numba_threads
 METHODS = ("loop", "vectorized", "parallel")
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 NO_L1 = np.empty(0)
+NO_AVERAGE = (0.0, np.empty(0), np.empty(0))  # average_start, avg_coef, avg_intercept: off
 
 
 def make_problem(n=5000, d=7, scale=1.0, dtype=np.float64, seed=0):
@@ -179,8 +180,9 @@ def test_sgd_epoch_matches_the_seed_update_rule(alpha):
     coef_k, b_k = coef.copy(), np.array([b])
     rate = np.array([eta, 0.5, 1.0])
     _, t = _kernels.sgd_epoch(
-        X, y, np.empty(0), order, coef_k, b_k, True, alpha, 0.0, NO_L1, _kernels.CONSTANT, rate, 1.0
-    )
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, 0.0, NO_L1, _kernels.CONSTANT, rate,
+        1.0, *NO_AVERAGE,
+    )  # fmt: skip
     assert t == 61.0
     np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-12, atol=1e-14)
     assert b_k[0] == pytest.approx(expected_b, rel=1e-12)
@@ -258,7 +260,7 @@ def test_sgd_epoch_l1_matches_the_cumulative_penalty_rule():
     rate = np.array([eta, 0.5, 1.0])
     _kernels.sgd_epoch(
         X, y, np.empty(0), order, coef_k, b_k, True, alpha, l1, state, _kernels.CONSTANT, rate,
-        1.0,
+        1.0, *NO_AVERAGE,
     )  # fmt: skip
     np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-10, atol=1e-13)
     assert b_k[0] == pytest.approx(expected_b, rel=1e-10)

@@ -369,6 +369,8 @@ def invscaling(eta0, power_t):
 
 RATE = np.array([0.2, 0.5, 1.0])  # eta0, power_t, t0 of the invscaling schedule
 NO_L1 = np.empty(0)  # l1_state when the L1 strength is 0
+# average_start, avg_coef, avg_intercept of an sgd epoch without averaging
+NO_AVERAGE = (0.0, np.empty((0, 0)), np.empty(0))
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
@@ -380,7 +382,7 @@ def test_sgd_epoch_matches_the_naive_update_rule(alpha):
     coef_k, intercept_k = coef.copy(), intercept.copy()
     sum_loss, t = multinomial_sgd_epoch(
         X, y, sw, order, coef_k, intercept_k, True, alpha, 0.0, NO_L1, _kernels.INVSCALING,
-        RATE, 1.0,
+        RATE, 1.0, *NO_AVERAGE,
     )  # fmt: skip
     assert t == 61.0 and sum_loss > 0
     np.testing.assert_allclose(coef_k, expected[0], rtol=1e-12, atol=1e-14)
@@ -393,7 +395,7 @@ def test_sgd_epoch_without_intercept_leaves_it_unchanged():
     intercept_k = intercept.copy()
     multinomial_sgd_epoch(
         X, y, sw, order, coef.copy(), intercept_k, False, 0.01, 0.0, NO_L1, _kernels.CONSTANT,
-        RATE, 1.0,
+        RATE, 1.0, *NO_AVERAGE,
     )  # fmt: skip
     assert np.array_equal(intercept_k, intercept)
 
@@ -438,7 +440,8 @@ def test_epochs_lower_the_objective_in_float32(solver):
     start = objective(coef_k, intercept_k)[0]
     args = (True, objective.alpha, 0.0, NO_L1, _kernels.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
     if solver == "sgd":
-        multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args)
+        no_average = (0.0, np.empty((0, 0), np.float32), np.empty(0, np.float32))
+        multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args, *no_average)
     else:
         multinomial_minibatch_epoch(X, y, sw, order, 32, coef_k, intercept_k, *args)
     assert coef_k.dtype == np.float32 and intercept_k.dtype == np.float32

@@ -201,10 +201,12 @@ def run_epochs(epoch, data_args, problem, batch, penalty, schedule, n_epochs=2):
     coef, intercept = coef.copy(), np.array([b])
     l1_state = np.zeros(coef.shape[0] + 1)
     t, losses = 1.0, []
+    # The sgd epochs take averaging arguments (off here; see test_average.py).
+    no_average = () if batch else (0.0, np.empty(0, coef.dtype), np.empty(0, coef.dtype))
     for _ in range(n_epochs):
         sum_loss, t = epoch(
             *data_args, y, sw, order, *batch, coef, intercept, True, *penalty, l1_state,
-            schedule, rate, t,
+            schedule, rate, t, *no_average,
         )  # fmt: skip
         losses.append(sum_loss)
     return coef, intercept[0], l1_state, losses, t

@@ -268,10 +268,12 @@ def run_epochs(epoch, data_args, problem, batch, penalty, schedule, fit_intercep
     coef, intercept = coef.copy(), intercept.copy()
     l1_state = np.zeros(coef.size + 1)
     t, losses = 1.0, []
+    # The sgd epochs take averaging arguments (off here; see test_average.py).
+    no_average = () if batch else (0.0, np.empty((0, 0), coef.dtype), np.empty(0, coef.dtype))
     for _ in range(n_epochs):
         sum_loss, t = epoch(
             *data_args, y, sw, order, *batch, coef, intercept, fit_intercept, *penalty,
-            l1_state, schedule, rate, t,
+            l1_state, schedule, rate, t, *no_average,
         )  # fmt: skip
         losses.append(sum_loss)
     return coef, intercept, l1_state, losses, t
