@@ -191,13 +191,9 @@ class Multinomial(BinaryLogistic):
 
     def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
         """Add the gradient sums into the buffers; return the loss sum."""
-        buffer = np.zeros(self.n_outputs, dtype=self.dtype)
-        intercept = np.asarray(intercept, dtype=self.dtype)
-        cost = _multinomial.multinomial_gradient_sums(
-            self.X, self.y, self.sw, coef, intercept, with_loss, grad_coef, buffer
+        return _multinomial.multinomial_gradient_sums(
+            self.X, self.y, self.sw, coef, intercept, with_loss, grad_coef, grad_intercept
         )
-        grad_intercept += buffer
-        return cost
 
     def sgd_epoch(self, order, *args):
         """One compiled per-example epoch on the softmax loss."""
@@ -235,13 +231,9 @@ class SparseMultinomial(SparseBinaryLogistic):
 
     def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
         """Add the gradient sums into the buffers; return the loss sum."""
-        buffer = np.zeros(self.n_outputs, dtype=self.dtype)
-        intercept = np.asarray(intercept, dtype=self.dtype)
-        cost = _sparse_multinomial.csr_multinomial_gradient_sums(
-            *self.csr, self.y, self.sw, coef, intercept, with_loss, grad_coef, buffer
+        return _sparse_multinomial.csr_multinomial_gradient_sums(
+            *self.csr, self.y, self.sw, coef, intercept, with_loss, grad_coef, grad_intercept
         )
-        grad_intercept += buffer
-        return cost
 
     def sgd_epoch(self, order, *args):
         """One compiled per-example epoch on the softmax loss, over CSR rows."""
@@ -286,7 +278,7 @@ class Objective:
         self.fit_intercept = fit_intercept
         self.total_weight = datafit.total_weight
         self._grad = np.zeros(datafit.coef_shape, dtype=datafit.dtype)
-        self._grad_intercept = np.zeros(datafit.n_outputs)
+        self._grad_intercept = np.zeros(datafit.n_outputs, dtype=datafit.dtype)
 
     def __call__(self, coef, intercept, with_loss=True):
         """Return ``(value, grad_coef, grad_intercept)`` from one pass over the data.
