@@ -245,3 +245,24 @@ def test_dataframe_input_records_feature_names(cancer):
     renamed = frame.rename(columns={"a": "z"})
     with pytest.raises(ValueError, match="feature names"):
         model.predict(renamed)
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([1, 0, 1, 1]),
+        np.array([-5, 3, 3, 120], dtype=np.int8),
+        np.array([True, False, True]),
+        np.array([3, 7, 10**9, 3]),  # wide range: np.unique
+        np.array([2, 0, 2], dtype=np.uint64),
+        np.array(["b", "a", "b"]),
+    ],
+)
+def test_label_encoding_equals_np_unique(y):
+    from fastlr._logistic import _unique_inverse
+
+    classes, inverse = _unique_inverse(y)
+    expected_classes, expected_inverse = np.unique(y, return_inverse=True)
+    assert classes.dtype == expected_classes.dtype
+    np.testing.assert_array_equal(classes, expected_classes)
+    np.testing.assert_array_equal(inverse, expected_inverse)
