@@ -241,3 +241,15 @@ def test_predict_rejects_a_different_number_of_features(breast_cancer):
         model.predict(X[:, :5])
     with pytest.raises(ValueError, match=r"X contains NaN"):
         model.predict_proba(_set(X, (0, 0), np.nan))
+
+
+def test_finite_check_is_exact_when_the_fast_sum_overflows():
+    """A parallel sum decides quickly; an overflowing sum falls back to the exact check."""
+    from fastlr._validation import _check_finite
+
+    X = np.zeros((10_000, 3))
+    X[5, 1] = X[7000, 2] = 1e308  # finite values whose sum overflows
+    _check_finite(X)
+    X[9000, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _check_finite(X)
