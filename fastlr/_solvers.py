@@ -375,5 +375,5 @@ def _warn_lbfgs_max_iter(options):
         f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
         f"sklearn.preprocessing.StandardScaler).",
         ConvergenceWarning,
-        stacklevel=5,
+        stacklevel=4,
     )
