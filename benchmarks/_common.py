@@ -416,3 +416,19 @@ def environment_lines():
     set_vars = [f"{var}={os.environ[var]}" for var in ENV_VARS if var in os.environ]
     lines.append("environment: " + (", ".join(set_vars) or f"none of {', '.join(ENV_VARS)} set"))
     return lines
+
+
+def print_speedups(timings, baseline):
+    """Print each timing's best time and its speedup over ``timings[baseline]``.
+
+    Parameters
+    ----------
+    timings : dict of str to Timing
+        From :func:`time_interleaved`, measured side by side.
+    baseline : str
+        The key every speedup is taken against.
+    """
+    for name, timing in timings.items():
+        speedup = timings[baseline].seconds / timing.seconds
+        flag = " (contended: other processes kept the CPU busy)" if timing.contended else ""
+        print(f"  {name:14s} {timing.seconds * 1e3:9.2f} ms  {speedup:5.2f}x {baseline}{flag}")

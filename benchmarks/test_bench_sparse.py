@@ -28,7 +28,7 @@ import scipy.sparse
 from fastlr import _sparse
 from fastlr._threads import numba_threads
 
-from ._common import DTYPES, TIERS, environment_lines, time_interleaved
+from ._common import DTYPES, TIERS, environment_lines, print_speedups, time_interleaved
 
 # Tier name -> (rows, features, non-zeros per row).
 SPARSE_SHAPES = {
@@ -136,10 +136,7 @@ def main(argv=None):
     print("\n".join(environment_lines()))
     print(f"CSR gradient, {n} x {d}, {nnz_per_row} non-zeros per row, {args.dtype}, ", end="")
     print(f"{_sparse.csr_n_chunks(n, d)} chunks")
-    for name, timing in timings.items():
-        speedup = timings["scipy"].seconds / timing.seconds
-        flag = " (contended: other processes kept the CPU busy)" if timing.contended else ""
-        print(f"  {name:14s} {timing.seconds * 1e3:9.2f} ms  {speedup:5.2f}x scipy{flag}")
+    print_speedups(timings, "scipy")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from fastlr._sparse_multinomial import (
 )
 from fastlr._threads import numba_threads
 
-from ._common import DTYPES, TIERS, environment_lines, time_interleaved
+from ._common import DTYPES, TIERS, environment_lines, print_speedups, time_interleaved
 from .test_bench_sparse import generate_sparse
 
 N_CLASSES = 10
@@ -140,10 +140,7 @@ def main(argv=None):
     print("\n".join(environment_lines()))
     print(f"CSR multinomial gradient, {n} x {d}, {nnz_per_row} non-zeros per row, ", end="")
     print(f"{N_CLASSES} classes, {args.dtype}, {csr_multinomial_n_chunks(n, d, N_CLASSES)} chunks")
-    for name, timing in timings.items():
-        speedup = timings["scipy"].seconds / timing.seconds
-        flag = " (contended: other processes kept the CPU busy)" if timing.contended else ""
-        print(f"  {name:14s} {timing.seconds * 1e3:9.2f} ms  {speedup:5.2f}x scipy{flag}")
+    print_speedups(timings, "scipy")
 
 
 if __name__ == "__main__":
