@@ -135,11 +135,17 @@ def sigmoid_and_log1pexp(z, one, with_loss):
 
 
 @kernel
-def residual_and_loss(z, y, one, with_loss):
-    """Residual ``sigmoid(z) - y`` and log-loss ``log(1 + exp(z)) - y z``."""
+def residual_and_loss(z, i, y, sw, one, with_loss):
+    """Sample ``i``'s residual ``sigmoid(z) - y_i`` and log-loss ``log(1 + exp(z)) - y_i z``.
+
+    Both are multiplied by the sample weight ``sw[i]`` (``sw`` empty: weight 1).
+    """
     prob, softplus = sigmoid_and_log1pexp(z, one, with_loss)
-    loss = softplus - y * z if with_loss else one - one
-    return prob - y, loss
+    loss = softplus - y[i] * z if with_loss else one - one
+    residual = prob - y[i]
+    if sw.shape[0] > 0:
+        return residual * sw[i], loss * sw[i]
+    return residual, loss
 
 
 @kernel
@@ -275,7 +281,6 @@ def batch_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
     """
     n, d = X.shape
     one = X.dtype.type(1)
-    has_sw = sw.shape[0] > 0
     scores = np.empty(n, X.dtype)
     for i in range(n):
         z = intercept
@@ -286,10 +291,7 @@ def batch_gradient(X, y, sw, coef, intercept, with_loss, grad_coef):
     db = 0.0
     cost = 0.0
     for i in range(n):
-        dz, loss = residual_and_loss(scores[i], y[i], one, with_loss)
-        if has_sw:
-            dz *= sw[i]
-            loss *= sw[i]
+        dz, loss = residual_and_loss(scores[i], i, y, sw, one, with_loss)
         residual[i] = dz
         db += dz
         cost += loss
@@ -578,7 +580,6 @@ def sgd_epoch(
     """
     d = X.shape[1]
     one = X.dtype.type(1)
-    has_sw = sw.shape[0] > 0
     wscale = 1.0
     b = intercept[0]
     sum_loss = 0.0
@@ -591,10 +592,7 @@ def sgd_epoch(
         for j in range(d):
             z += coef[j] * X[i, j]
         z = X.dtype.type(wscale) * z + b
-        dz, loss = residual_and_loss(z, y[i], one, True)
-        if has_sw:
-            dz *= sw[i]
-            loss *= sw[i]
+        dz, loss = residual_and_loss(z, i, y, sw, one, True)
         sum_loss += loss
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:

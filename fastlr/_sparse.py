@@ -225,7 +225,6 @@ def csr_rows_gradient(
     alternating them row by row.
     """
     one = data.dtype.type(1)
-    has_sw = sw.shape[0] > 0
     has_order = order.shape[0] > 0
     scores = np.empty(BLOCK_ROWS, data.dtype)
     db = 0.0
@@ -239,10 +238,7 @@ def csr_rows_gradient(
             scores[k - block_start] = z
         for k in range(block_start, block_stop):
             i = order[k] if has_order else k
-            dz, loss = residual_and_loss(scores[k - block_start], y[i], one, with_loss)
-            if has_sw:
-                dz *= sw[i]
-                loss *= sw[i]
+            dz, loss = residual_and_loss(scores[k - block_start], i, y, sw, one, with_loss)
             scores[k - block_start] = dz
             db += dz
             cost += loss
@@ -408,7 +404,6 @@ def csr_sgd_epoch(
         The update counter after the epoch.
     """
     one = data.dtype.type(1)
-    has_sw = sw.shape[0] > 0
     n_features = coef.shape[0]
     wscale = 1.0
     b = intercept[0]
@@ -422,10 +417,7 @@ def csr_sgd_epoch(
             _truncate_row(indices, lo, hi, coef, wscale, l1_state, avg_coef, lazy[0])
         z = _row_dot(data, indices, lo, hi, coef, one - one)
         z = data.dtype.type(wscale) * z + b
-        dz, loss = residual_and_loss(z, y[i], one, True)
-        if has_sw:
-            dz *= sw[i]
-            loss *= sw[i]
+        dz, loss = residual_and_loss(z, i, y, sw, one, True)
         sum_loss += loss
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
