@@ -5,6 +5,7 @@ The pytest-benchmark suite (``benchmarks/test_bench_*.py``) and the report
 both take them from here and from :mod:`benchmarks._workloads`.
 """
 
+import argparse
 import functools
 import math
 import os
@@ -432,3 +433,11 @@ def print_speedups(timings, baseline):
         speedup = timings[baseline].seconds / timing.seconds
         flag = " (contended: other processes kept the CPU busy)" if timing.contended else ""
         print(f"  {name:14s} {timing.seconds * 1e3:9.2f} ms  {speedup:5.2f}x {baseline}{flag}")
+
+
+def tier_dtype_arguments(prog, description, argv=None):
+    """Parse ``--tier`` and ``--dtype`` for a benchmark module run as a script."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="default: float64")
+    return parser.parse_args(argv)

@@ -18,7 +18,6 @@ processes load the CPU are discarded, see ``benchmarks._common.time_interleaved`
     python -m benchmarks.test_bench_sparse --tier=full
 """
 
-import argparse
 import functools
 
 import numpy as np
@@ -28,7 +27,14 @@ import scipy.sparse
 from fastlr import _sparse
 from fastlr._threads import numba_threads
 
-from ._common import DTYPES, TIERS, environment_lines, print_speedups, time_interleaved
+from ._common import (
+    DTYPES,
+    TIERS,
+    environment_lines,
+    print_speedups,
+    tier_dtype_arguments,
+    time_interleaved,
+)
 
 # Tier name -> (rows, features, non-zeros per row).
 SPARSE_SHAPES = {
@@ -123,12 +129,7 @@ def test_sparse_gradient(benchmark, tier, dtype, kernel):
 
 def main(argv=None):
     """Print each kernel's best time and its speedup over scipy, measured side by side."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.test_bench_sparse", description=main.__doc__
-    )
-    parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
-    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="default: float64")
-    args = parser.parse_args(argv)
+    args = tier_dtype_arguments("python -m benchmarks.test_bench_sparse", main.__doc__, argv)
     n, d, nnz_per_row = SPARSE_SHAPES[args.tier]
     warm_sparse_jit()
     X, y = generate_sparse(n, d, nnz_per_row, args.dtype)

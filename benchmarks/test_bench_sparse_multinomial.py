@@ -20,7 +20,6 @@ or as ratios measured side by side in one run::
     python -m benchmarks.test_bench_sparse_multinomial --tier=quick
 """
 
-import argparse
 import functools
 
 import numpy as np
@@ -34,7 +33,14 @@ from fastlr._sparse_multinomial import (
 )
 from fastlr._threads import numba_threads
 
-from ._common import DTYPES, TIERS, environment_lines, print_speedups, time_interleaved
+from ._common import (
+    DTYPES,
+    TIERS,
+    environment_lines,
+    print_speedups,
+    tier_dtype_arguments,
+    time_interleaved,
+)
 from .test_bench_sparse import generate_sparse
 
 N_CLASSES = 10
@@ -127,12 +133,9 @@ def test_sparse_multinomial_gradient(benchmark, tier, dtype, kernel):
 
 def main(argv=None):
     """Print each kernel's best time and its speedup over scipy, measured side by side."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.test_bench_sparse_multinomial", description=main.__doc__
+    args = tier_dtype_arguments(
+        "python -m benchmarks.test_bench_sparse_multinomial", main.__doc__, argv
     )
-    parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
-    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="default: float64")
-    args = parser.parse_args(argv)
     n, d, nnz_per_row = SHAPES[args.tier]
     warm_jit()
     X, y = generate_multiclass(n, d, nnz_per_row, args.dtype)
