@@ -46,6 +46,10 @@ MAX_MULTIROW_FEATURES = 256
 LN2_HI = 6.93147180369123816490e-01
 LN2_LO = 1.90821492927058770002e-10
 LOG2E = 1.4426950408889634
+# Bits of a float64: its mantissa, and the exponent field of 1.0.
+MANTISSA_MASK = (1 << 52) - 1
+ONE_BITS = 1023 << 52
+SQRT2 = 1.4142135623730951
 # exp(-708) is the last power of two above the smallest normal float64.
 EXP_ARG_MAX = 708.0
 
@@ -249,6 +253,47 @@ def log1p_unit(e, m, out):
         p = p * s2 + 1.0 / 5.0
         p = p * s2 + 1.0 / 3.0
         out[k] = 2.0 * s * (p * s2 + 1.0)
+
+
+@kernel(exact=True)
+def log1p_array(x, m, out, bits):
+    """``out[k] = log(1 + x[k])`` for ``x[k] >= 0`` and ``k < m``, vectorizable.
+
+    ``u = 1 + x`` is split as ``2^k f`` with ``f`` in ``[sqrt(1/2), sqrt(2))``
+    (from its bits), ``log f = 2 atanh(s)`` with ``s = (f - 1) / (f + 1)``,
+    ``|s| < 0.172``, to ``s^23`` (below 1e-18 relative), and
+    ``(x - (u - 1)) / u`` restores what rounding ``1 + x`` lost, so small
+    ``x`` keep full precision. ``bits`` is an int64 scratch of length ``m``.
+    """
+    for k in range(m):
+        out[k] = 1.0 + x[k]
+    u_bits = out[:m].view(np.int64)
+    for k in range(m):
+        bits[k] = (u_bits[k] & MANTISSA_MASK) | ONE_BITS
+    f = bits.view(np.float64)
+    for k in range(m):
+        exponent = np.float64((u_bits[k] >> 52) - 1023)
+        fk = f[k]
+        if fk > SQRT2:
+            fk *= 0.5
+            exponent += 1.0
+        s = (fk - 1.0) / (fk + 1.0)
+        s2 = s * s
+        p = 1.0 / 23.0
+        p = p * s2 + 1.0 / 21.0
+        p = p * s2 + 1.0 / 19.0
+        p = p * s2 + 1.0 / 17.0
+        p = p * s2 + 1.0 / 15.0
+        p = p * s2 + 1.0 / 13.0
+        p = p * s2 + 1.0 / 11.0
+        p = p * s2 + 1.0 / 9.0
+        p = p * s2 + 1.0 / 7.0
+        p = p * s2 + 1.0 / 5.0
+        p = p * s2 + 1.0 / 3.0
+        log_f = 2.0 * s * (p * s2 + 1.0)
+        u = out[k]
+        correction = (x[k] - (u - 1.0)) / u
+        out[k] = exponent * LN2_HI + (log_f + (exponent * LN2_LO + correction))
 
 
 # --------------------------------------------------------------------------
