@@ -255,13 +255,19 @@ def test_dataframe_input_records_feature_names(cancer):
         np.array([True, False, True]),
         np.array([3, 7, 10**9, 3]),  # wide range: np.unique
         np.array([2, 0, 2], dtype=np.uint64),
+        np.array([2**63 + 1, 0, 2**63 + 1], dtype=np.uint64),  # past int64: np.unique
         np.array(["b", "a", "b"]),
+        np.array([1.0, 0.0, 1.0, -3.0]),
+        np.array([0.5, 0.0, 0.5]),  # fractions: np.unique
+        np.array([1.0, np.nan, 1.0]),
+        np.array([1e300, 0.0], dtype=np.float64),
+        np.array([2.0, 1.0], dtype=np.float32),
     ],
 )
 def test_label_encoding_equals_np_unique(y):
-    from fastlr._logistic import _unique_inverse
+    from fastlr._logistic import _integer_values, _unique_inverse
 
-    classes, inverse = _unique_inverse(y)
+    classes, inverse = _unique_inverse(y, _integer_values(y))
     expected_classes, expected_inverse = np.unique(y, return_inverse=True)
     assert classes.dtype == expected_classes.dtype
     np.testing.assert_array_equal(classes, expected_classes)
