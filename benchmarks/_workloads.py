@@ -177,26 +177,26 @@ def _params(model):
     return model.coef_.ravel(), float(model.intercept_[0])
 
 
-def _fastlr_epochs(X, y, epochs, solver, batch_size=256):
+def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0):
     model = fastlr.LogisticRegression(
         solver=solver,
         C=sgd_c(X.shape[0]),
         max_iter=epochs,
         tol=None,
         batch_size=batch_size,
-        random_state=0,
+        random_state=seed,
     )
     return _params(model.fit(X, y))
 
 
-def _sklearn_sgd_epochs(X, y, epochs):
+def _sklearn_sgd_epochs(X, y, epochs, seed=0):
     model = SGDClassifier(
-        loss="log_loss", alpha=SGD_ALPHA, max_iter=epochs, tol=None, random_state=0
+        loss="log_loss", alpha=SGD_ALPHA, max_iter=epochs, tol=None, random_state=seed
     )
     return _params(model.fit(X, y))
 
 
-def _numpy_gd_epochs(X, y, epochs):
+def _numpy_gd_epochs(X, y, epochs, seed=0):
     coef, intercept = reference.numpy_fit(X, y, GD_LEARNING_RATE, epochs)
     return coef, float(intercept)
 
@@ -213,7 +213,7 @@ _EPOCH_FITS = {
 }
 
 
-def epoch_call(method, X, y, epochs=1):
+def epoch_call(method, X, y, epochs=1, seed=0):
     """Zero-argument callable: a fit of ``epochs`` epochs from scratch, returning its params.
 
     Parameters
@@ -227,12 +227,14 @@ def epoch_call(method, X, y, epochs=1):
         Training data; y 0/1.
     epochs : int
         ``max_iter``: passes over the data.
+    seed : int
+        ``random_state`` of the fit: the order of the shuffled passes.
 
     Returns
     -------
     call : callable returning ``(coef, intercept)``
     """
-    return quietly(functools.partial(_EPOCH_FITS[method], X, y, epochs))
+    return quietly(functools.partial(_EPOCH_FITS[method], X, y, epochs, seed=seed))
 
 
 def lbfgs_alpha(n_samples):
