@@ -62,6 +62,12 @@ EXP_ARG_MAX = 708.0
 # same 1.4x on a 1e6 x 100 SGD epoch; the work of a row hides one miss).
 PREFETCH_ROWS = 4
 
+# A mini-batch's gradient is split in parts of at least this many rows, at
+# most this many parts (measured at 1e6 x 100 float64, 2 threads: batch 256 in
+# 4 parts is 1.4x faster than 2 or 1; 4096 in 8 parts 1.9x).
+MIN_PART_ROWS = 64
+MAX_BATCH_PARTS = 8
+
 # Schedules, as scikit-learn's SGD defines them.
 CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
 
@@ -763,7 +769,7 @@ def _rescale(coef, wscale):
         coef[j] *= factor
 
 
-@kernel
+@kernel(parallel=True)
 def minibatch_epoch(
     X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
     rate, t,
@@ -775,17 +781,41 @@ def minibatch_epoch(
     the schedule's ``t`` counts batches. Arguments and returns as
     :func:`sgd_epoch` (``l1_state`` is unused); the loss of each batch is taken
     before its step.
+
+    A batch's gradient is summed over :func:`batch_parts` fixed parts of it in
+    parallel, then added in part order: bitwise the same for any number of
+    threads. The shuffled rows are misses in memory, which two threads fetch
+    twice as fast (measured 1.4x at batch 256 and 1.9x at 4096 on 1e6 x 100
+    float64, 2 threads).
     """
     n, d = X.shape
+    n_parts = batch_parts(batch_size)
     grad = np.empty(d, X.dtype)
-    scratch = np.empty((4, block_rows(X.shape[0], d, X.itemsize)))
+    part_grad = np.zeros((n_parts, d), X.dtype)
+    part_db = np.zeros(n_parts)
+    part_cost = np.zeros(n_parts)
+    scratch = np.empty((n_parts, 4, block_rows(n, d, X.itemsize)))
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad[:] = 0
-        db, cost = rows_gradient(
-            X, y, sw, order, start, stop, coef, intercept[0], True, grad, scratch
-        )
+        part = -(-(stop - start) // n_parts)
+        # Zeroed by serial loops: under parallel=True an array expression such
+        # as part_grad[:] = 0 becomes a parallel region of its own.
+        _zero(part_grad.reshape(-1))
+        if n_parts == 1:  # no parallel region (a few microseconds) per small batch
+            part_db[0], part_cost[0] = rows_gradient(
+                X, y, sw, order, start, stop, coef, intercept[0], True, part_grad[0], scratch[0]
+            )
+        else:
+            for c in prange(n_parts):
+                first = min(start + c * part, stop)
+                last = min(first + part, stop)
+                part_db[c], part_cost[c] = rows_gradient(
+                    X, y, sw, order, first, last, coef, intercept[0], True, part_grad[c],
+                    scratch[c],
+                )  # fmt: skip
+        _zero(grad)
+        db, cost = add_partials(part_grad, part_db, part_cost, grad)
         sum_loss += cost
         weight = batch_weight(sw, order, start, stop)
         if weight <= 0.0:
@@ -801,3 +831,20 @@ def minibatch_epoch(
             intercept[0] -= X.dtype.type(eta * db / weight)
         t += 1.0
     return sum_loss, t
+
+
+@kernel
+def _zero(a):
+    """``a[:] = 0`` for a 1-D array, as a serial loop."""
+    for j in range(a.shape[0]):
+        a[j] = 0
+
+
+@kernel
+def batch_parts(batch_size):
+    """Parts of a mini-batch whose gradients :func:`minibatch_epoch` sums in parallel.
+
+    One per ``MIN_PART_ROWS`` rows, at most ``MAX_BATCH_PARTS``: a function of
+    the batch size only, so the sums do not depend on the number of threads.
+    """
+    return max(1, min(MAX_BATCH_PARTS, batch_size // MIN_PART_ROWS))

@@ -235,6 +235,35 @@ def test_minibatch_epoch_with_one_batch_is_one_gradient_step():
     assert b_k[0] == pytest.approx(b - eta * rg0, rel=1e-12)
 
 
+def test_minibatch_epoch_sums_a_batch_in_parts_reproducibly_across_threads():
+    """Batches of 1000 and 400 shuffled rows are summed in 8 and 6 parallel
+    parts: one batch is one step of the mean gradient, and the iterates are
+    bitwise the same on 1 and 2 threads."""
+    X, y, coef, b = make_problem(n=1000, d=5)
+    alpha, eta = 0.01, 0.3
+    assert (_kernels.batch_parts(1000), _kernels.batch_parts(400)) == (8, 6)
+    order = np.random.default_rng(3).permutation(1000).astype(np.int64)
+    rate = np.array([eta, 0.5, 1.0])
+
+    def epoch(batch_size, n_threads):
+        coef_k, b_k = coef.copy(), np.array([b])
+        with numba_threads(n_threads):
+            _kernels.minibatch_epoch(
+                X, y, np.empty(0), order, batch_size, coef_k, b_k, True, alpha, 0.0, NO_L1,
+                _kernels.CONSTANT, rate, 1.0,
+            )  # fmt: skip
+        return coef_k, b_k[0]
+
+    rg, rg0, _ = reference.numpy_gradient(X, y, coef, b)
+    coef_1, b_1 = epoch(1000, 2)
+    np.testing.assert_allclose(coef_1, coef - eta * (rg + alpha * coef), rtol=1e-12)
+    assert b_1 == pytest.approx(b - eta * rg0, rel=1e-12)
+    for batch_size in (400, 1000):
+        serial, parallel = epoch(batch_size, 1), epoch(batch_size, 2)
+        np.testing.assert_array_equal(serial[0], parallel[0])
+        assert serial[1] == parallel[1]
+
+
 def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
     X, y, coef, b = make_problem(n=80, d=5)
     alpha, l1, eta = 0.01, 0.05, 0.3
