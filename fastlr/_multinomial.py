@@ -60,6 +60,8 @@ from numba import prange
 from ._jit import kernel
 from ._kernels import (
     _truncate,
+    _zero,
+    batch_parts,
     batch_weight,
     exp_neg_abs,
     learning_rate,
@@ -506,7 +508,7 @@ def _scale(a, factor):
             a[k, j] *= factor
 
 
-@kernel
+@kernel(parallel=True)
 def multinomial_minibatch_epoch(
     X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
     rate, t,
@@ -516,18 +518,37 @@ def multinomial_minibatch_epoch(
     Each batch takes one step along its mean gradient plus ``alpha * W``, then
     the L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
     batches. Arguments and returns as :func:`multinomial_sgd_epoch` (``l1_state``
-    is unused); the loss of each batch is taken before its step.
+    is unused); the loss of each batch is taken before its step. A batch's
+    gradient is summed over :func:`fastlr._kernels.batch_parts` fixed parts in
+    parallel, then added in part order (bitwise the same on any number of
+    threads), as in :func:`fastlr._kernels.minibatch_epoch`.
     """
     n = order.shape[0]
     n_classes, d = coef.shape
+    n_parts = batch_parts(batch_size)
+    part_grad = np.zeros((n_parts, n_classes, d), X.dtype)
+    part_b = np.zeros((n_parts, n_classes), X.dtype)
+    part_cost = np.zeros(n_parts)
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad = np.zeros_like(coef)
-        grad_b = np.zeros_like(intercept)
-        sum_loss += multinomial_rows_gradient(
-            X, y, sw, order, start, stop, coef, intercept, True, grad, grad_b
-        )
+        part = -(-(stop - start) // n_parts)
+        # Serial zeroing: under parallel=True an array expression is a parallel region.
+        _zero(part_grad.reshape(-1))
+        _zero(part_b.reshape(-1))
+        if n_parts == 1:  # no parallel region per small batch
+            part_cost[0] = multinomial_rows_gradient(
+                X, y, sw, order, start, stop, coef, intercept, True, part_grad[0], part_b[0]
+            )
+        else:
+            for c in prange(n_parts):
+                first = min(start + c * part, stop)
+                last = min(first + part, stop)
+                part_cost[c] = multinomial_rows_gradient(
+                    X, y, sw, order, first, last, coef, intercept, True, part_grad[c], part_b[c]
+                )
+        for c in range(n_parts):
+            sum_loss += part_cost[c]
         weight = batch_weight(sw, order, start, stop)
         if weight <= 0.0:
             continue
@@ -536,9 +557,15 @@ def multinomial_minibatch_epoch(
         shrink = X.dtype.type(eta * alpha)
         for k in range(n_classes):
             for j in range(d):
-                coef[k, j] -= scale * grad[k, j] + shrink * coef[k, j]
+                g = part_grad[0, k, j]
+                for c in range(1, n_parts):
+                    g += part_grad[c, k, j]
+                coef[k, j] -= scale * g + shrink * coef[k, j]
             if fit_intercept:
-                intercept[k] -= scale * grad_b[k]
+                g_b = part_b[0, k]
+                for c in range(1, n_parts):
+                    g_b += part_b[c, k]
+                intercept[k] -= scale * g_b
         if l1 > 0.0:
             soft_threshold(coef.reshape(-1), X.dtype.type(eta * l1))
         t += 1.0

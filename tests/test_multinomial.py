@@ -400,10 +400,13 @@ def test_sgd_epoch_without_intercept_leaves_it_unchanged():
     assert np.array_equal(intercept_k, intercept)
 
 
-@pytest.mark.parametrize("batch_size", [7, 60])
-def test_minibatch_epoch_matches_the_naive_update_rule(batch_size):
-    X, y, sw, coef, intercept = make_problem(n=60, d=5, n_classes=3)
-    order = np.random.default_rng(4).permutation(60).astype(np.int64)
+@pytest.mark.parametrize(
+    "n, batch_size",
+    [(60, 7), (60, 60), (400, 300)],  # 300-row batches are summed in 4 parallel parts
+)
+def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
+    X, y, sw, coef, intercept = make_problem(n=n, d=5, n_classes=3)
+    order = np.random.default_rng(4).permutation(n).astype(np.int64)
     alpha = 0.05
     expected = naive_minibatch_epoch(
         X, y, sw, order, batch_size, coef, intercept, alpha, invscaling(0.2, 0.5)
@@ -425,9 +428,26 @@ def test_minibatch_epoch_matches_the_naive_update_rule(batch_size):
         RATE,
         1.0,
     )
-    assert t == 1.0 + -(-60 // batch_size)
+    assert t == 1.0 + -(-n // batch_size)
     np.testing.assert_allclose(coef_k, expected[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(intercept_k, expected[1], rtol=1e-12, atol=1e-14)
+
+
+def test_minibatch_epoch_is_bitwise_identical_across_threads():
+    X, y, sw, coef, intercept = make_problem(n=1000, d=5, n_classes=3)
+    order = np.random.default_rng(5).permutation(1000).astype(np.int64)
+    assert _kernels.batch_parts(300) == 4
+    results = []
+    for n_threads in (1, 2):
+        coef_k, intercept_k = coef.copy(), intercept.copy()
+        with numba_threads(n_threads):
+            multinomial_minibatch_epoch(
+                X, y, sw, order, 300, coef_k, intercept_k, True, 0.05, 0.0, NO_L1,
+                _kernels.INVSCALING, RATE, 1.0,
+            )  # fmt: skip
+        results.append((coef_k, intercept_k))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
