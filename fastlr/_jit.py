@@ -2,13 +2,87 @@
 
 Every compiled function in fastlr takes its decorator from here, so that the
 fastmath flags, the error model and caching are the same everywhere.
+
+Numba's disk cache stamps each compiled function with a hash of its own source
+file, so a kernel compiled against a helper in another module (the exp of
+``_kernels`` inside ``_multinomial``, say) would load stale machine code after
+that helper changed. fastlr's functions are cached under one stamp instead,
+the hash of every module of the package: a change anywhere recompiles them all.
 """
 
+import functools
+import hashlib
+from pathlib import Path
+
 import numba
+from numba.core import caching
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Reassociation lets LLVM vectorize dot products and sums; "contract" allows FMA.
 # Never "nnan"/"ninf" (fastmath=True): they would make NaN checks silently false.
 FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
+
+
+def package_stamp(directory=PACKAGE_DIR):
+    """Hash of the names and contents of every ``.py`` file in ``directory``.
+
+    Parameters
+    ----------
+    directory : path-like, default=PACKAGE_DIR
+
+    Returns
+    -------
+    stamp : str
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _PackageStamp:
+    """Mixin for numba cache locators: fastlr's files only, stamped by the package."""
+
+    def get_source_stamp(self):
+        return _package_stamp_once()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if Path(py_file).resolve().parent != PACKAGE_DIR:
+            return None
+        return super().from_function(py_func, py_file)
+
+
+@functools.cache
+def _package_stamp_once():
+    return package_stamp()
+
+
+def _install_package_locators():
+    """Put package-stamped twins of numba's file locators first in its search order.
+
+    The twins keep each locator's place (``NUMBA_CACHE_DIR``, then the source
+    tree, then the user-wide directory). Returns False, leaving numba's
+    per-file stamps, when this numba version names its locators differently.
+    """
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    names = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+    bases = [getattr(caching, name, None) or getattr(caching, "_" + name, None) for name in names]
+    if impl is None or None in bases:
+        return False
+    if any(issubclass(cls, _PackageStamp) for cls in impl._locator_classes):
+        return True
+    twins = [
+        type(f"Package{base.__name__.lstrip('_')}", (_PackageStamp, base), {"__module__": __name__})
+        for base in bases
+    ]
+    impl._locator_classes = twins + list(impl._locator_classes)
+    return True
+
+
+PACKAGE_LOCATORS = _install_package_locators()
 
 
 def kernel(func=None, *, parallel=False, exact=False):
