@@ -42,8 +42,8 @@ MIN_BLOCK_ROWS = 4
 MAX_BLOCK_ROWS = 256
 WIDE_ROW_BYTES = 2048
 WIDE_BLOCK_ROWS = 16
-# float32 rows are combined four at a time up to this width (measured: past
-# it the four-row sweeps lose to one row at a time).
+# float32 rows are combined in the block sweeps up to this width (measured:
+# past it the multi-row sweeps lose to one row at a time).
 MAX_MULTIROW_FEATURES = 256
 
 # exp(-a) = 2^-k exp(-r) with k = round(a / ln 2) and |r| <= ln(2) / 2; ln 2
@@ -381,7 +381,7 @@ def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad
     # Rows read in place go by direct index where one row per sweep runs
     # anyway: through the index array, streaming float64 rows ran 1.05x and
     # cached ones 1.15x slower (1e6 and 1e4 x 100).
-    direct = not has_order and not four_row_sweeps(X)
+    direct = not has_order and not multirow_sweeps(X)
     db = 0.0
     cost = 0.0
     for b0 in range(start, stop, block):
@@ -418,11 +418,11 @@ def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad
 
 
 @kernel
-def four_row_sweeps(X):
-    """Whether the block kernels combine four rows per sweep for this X.
+def multirow_sweeps(X):
+    """Whether the block kernels combine rows in their sweeps for this X.
 
-    float32 rows up to ``MAX_MULTIROW_FEATURES`` wide: for float64 LLVM
-    leaves that form scalar (measured slower at d = 10 to 1000).
+    float32 rows up to ``MAX_MULTIROW_FEATURES`` wide: for float64, two or
+    four rows per sweep ran 1.1-1.5x slower than one (d = 100 and 1000).
     """
     return X.itemsize == 4 and X.shape[1] <= MAX_MULTIROW_FEATURES
 
@@ -452,24 +452,23 @@ def range_update(X, start, m, r, grad_coef):
 def block_scores(X, rows, m, coef, intercept, z):
     """``z[k] = X[rows[k]] . coef + intercept`` for ``k < m``.
 
-    With :func:`four_row_sweeps`, four rows per sweep over ``coef`` (four
-    reductions that LLVM vectorizes, at half the loads of ``coef``); else one
-    row at a time.
+    With :func:`multirow_sweeps`, two rows per sweep over ``coef`` (two
+    reductions that LLVM vectorizes, each load of ``coef`` serving both;
+    measured 1.06x four rows per sweep on 1e6 x 100 float32 streamed from
+    memory, the same at d = 10 and 1000); else one row at a time.
     """
     d = X.shape[1]
     k = 0
-    if four_row_sweeps(X):
-        while k + 4 <= m:
-            x0, x1, x2, x3 = X[rows[k]], X[rows[k + 1]], X[rows[k + 2]], X[rows[k + 3]]
-            z0 = z1 = z2 = z3 = intercept
+    if multirow_sweeps(X):
+        while k + 2 <= m:
+            x0, x1 = X[rows[k]], X[rows[k + 1]]
+            z0 = z1 = intercept
             for j in range(d):
                 w = coef[j]
                 z0 += w * x0[j]
                 z1 += w * x1[j]
-                z2 += w * x2[j]
-                z3 += w * x3[j]
-            z[k], z[k + 1], z[k + 2], z[k + 3] = z0, z1, z2, z3
-            k += 4
+            z[k], z[k + 1] = z0, z1
+            k += 2
     while k < m:
         x = X[rows[k]]
         acc = intercept
@@ -483,12 +482,12 @@ def block_scores(X, rows, m, coef, intercept, z):
 def block_update(X, rows, m, r, grad_coef):
     """``grad_coef += sum_k r[k] X[rows[k]]`` for ``k < m``.
 
-    With :func:`four_row_sweeps`, four rows per sweep (one load and store of
+    With :func:`multirow_sweeps`, four rows per sweep (one load and store of
     ``grad_coef`` for four rows); else one row at a time.
     """
     d = X.shape[1]
     k = 0
-    if four_row_sweeps(X):
+    if multirow_sweeps(X):
         while k + 4 <= m:
             x0, x1, x2, x3 = X[rows[k]], X[rows[k + 1]], X[rows[k + 2]], X[rows[k + 3]]
             r0 = X.dtype.type(r[k])
