@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from fastlr import _sparse
+from fastlr import _sparse, _validation
 from fastlr._threads import numba_threads
 
 from ._common import (
@@ -82,7 +82,7 @@ def sparse_calls(X, y, kernels=tuple(SPARSE_KERNELS)):
     rng = np.random.default_rng(1)
     coef = (rng.standard_normal(d) / np.sqrt(X.nnz / n)).astype(dtype)
     r = rng.standard_normal(n).astype(dtype)
-    arrays, sw = _sparse.csr_arrays(X), np.empty(0, dtype)
+    arrays, sw = _validation.csr_arrays(X), np.empty(0, dtype)
 
     def fastlr_call(n_threads, with_loss):
         def call():
@@ -104,7 +104,7 @@ def warm_sparse_jit():
     """Compile (or load from cache) the timed CSR kernels for both dtypes."""
     for dtype in DTYPES:
         X, y = generate_sparse(64, 16, 4, dtype)
-        arrays, sw = _sparse.csr_arrays(X), np.empty(0, X.dtype)
+        arrays, sw = _validation.csr_arrays(X), np.empty(0, X.dtype)
         coef = np.zeros(16, X.dtype)
         for n_chunks in (1, 2):
             out = np.zeros(16, X.dtype)

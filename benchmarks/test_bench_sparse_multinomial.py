@@ -25,13 +25,13 @@ import functools
 import numpy as np
 import pytest
 
-from fastlr._sparse import csr_arrays
 from fastlr._sparse_multinomial import (
     csr_multinomial_fused_gradient,
     csr_multinomial_gradient_sums,
     csr_multinomial_n_chunks,
 )
 from fastlr._threads import numba_threads
+from fastlr._validation import csr_arrays
 
 from ._common import (
     DTYPES,

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse
 from sklearn.utils.extmath import row_norms
 
-from . import _kernels, _multinomial, _sparse, _sparse_multinomial
+from . import _kernels, _multinomial, _sparse, _sparse_multinomial, _validation
 from ._gradient import gradient_sums
 
 
@@ -122,7 +122,7 @@ class SparseBinaryLogistic(BinaryLogistic):
 
     def __init__(self, X, y, sw, total_weight):
         self.matrix = X
-        self.csr = _sparse.csr_arrays(X)
+        self.csr = _validation.csr_arrays(X)
         self.X, self.y, self.sw = X, y, sw
         self.total_weight = total_weight
         self.dtype = self.csr.data.dtype

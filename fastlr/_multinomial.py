@@ -48,10 +48,9 @@ Compile time
     Array expressions (``a[:] = b``, ``a -= s * b``) are written as loops:
     each costs 0.3-2 s of numba compile time per signature, a loop ~0.1 s.
 
-Numba's on-disk cache keys on this file only: :func:`~fastlr._kernels.exp_neg_abs`,
-:func:`~fastlr._kernels.learning_rate` and :func:`~fastlr._kernels.n_chunks_for`
-are imported from :mod:`fastlr._kernels`, so a change to them needs this
-module's cache cleared (``fastlr/__pycache__/_multinomial.*``).
+The exp, log1p, schedule and L1 helpers are imported from
+:mod:`fastlr._kernels` (numba's cache is stamped by the whole package, so a
+change there recompiles these kernels too: see :mod:`fastlr._jit`).
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Compiled CSR twins of the dense binary-logistic kernels of :mod:`fastlr._kernels`.
 
 A CSR matrix enters as its three arrays ``data, indices, indptr`` (see
-:func:`csr_arrays`, which checks and normalises them once) plus its number of
+:func:`fastlr._validation.csr_arrays`, which checks and normalises them once) plus its number of
 columns. The contracts are those of the dense kernels: gradient kernels return
 *sums* over rows and add the coefficient part into the caller's buffer; ``sw``
 empty means unit weights; ``order`` is an int64 index array, or empty for rows
@@ -24,15 +24,11 @@ about ``sqrt(n) * 6e-8`` relative, so 1e-4 (float32) and 1e-10 (float64) are
 the tolerances the tests use.
 
 The scalar loss, the step-size schedule, the weight-scale fold and the L1
-steps are imported from :mod:`fastlr._kernels` rather than copied. Caveat (STYLE rule 8): numba's
-on-disk cache keys on this file only, so after editing those functions in
-``_kernels.py``, clear ``fastlr/__pycache__/_sparse*`` (or touch this file).
+steps are imported from :mod:`fastlr._kernels` rather than copied (numba's
+cache is stamped by the whole package, see :mod:`fastlr._jit`).
 """
 
-from typing import NamedTuple
-
 import numpy as np
-import scipy.sparse
 from numba import prange
 
 from ._jit import kernel
@@ -46,7 +42,6 @@ from ._kernels import (
     residual_and_loss,
     soft_threshold,
 )
-from ._validation import _DATA_FIXES, _check_numeric_dtype
 
 METHODS = ("loop", "parallel")
 
@@ -62,89 +57,6 @@ MAX_PARTIAL_ELEMENTS = 2**20
 # indices), so that it is still in cache when it is re-read for the scatter.
 BLOCK_ROWS = 256
 BLOCK_NNZ = 8192
-
-
-class CsrArrays(NamedTuple):
-    """The arrays of a CSR matrix as the kernels take them."""
-
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
-    n_features: int
-
-
-# --------------------------------------------------------------------------
-# Conversion, done once, outside the kernels.
-# --------------------------------------------------------------------------
-
-
-def csr_arrays(X):
-    """Check a scipy sparse matrix and return its CSR arrays for the kernels.
-
-    Other sparse formats are converted once with ``.tocsr()``. Nothing is
-    sorted and nothing is densified; duplicate entries of a row are summed, as
-    scipy does. float32 and float64 values are kept as they are; integer and
-    boolean values become float64. ``indices`` and ``indptr`` share one dtype:
-    int32 when both are int32 already (no copy), int64 otherwise.
-
-    Parameters
-    ----------
-    X : scipy sparse matrix or array of shape (n_samples, n_features)
-
-    Returns
-    -------
-    arrays : CsrArrays
-        ``(data, indices, indptr, n_features)``.
-
-    Raises
-    ------
-    TypeError
-        If X is not a scipy sparse matrix.
-    ValueError
-        If X's values are not real numbers, are NaN or infinite, or its column
-        indices fall outside ``[0, n_features)``.
-    """
-    if not scipy.sparse.issparse(X):
-        raise TypeError(
-            f"X must be a scipy.sparse matrix, got {type(X).__name__}. Use the dense "
-            f"kernels for arrays, or pass scipy.sparse.csr_matrix(X)."
-        )
-    if X.format != "csr":
-        X = X.tocsr()
-    n_features = X.shape[1]
-    data = _as_float_data(X.data)
-    index_dtype = np.int32 if X.indices.dtype == X.indptr.dtype == np.int32 else np.int64
-    indices = np.ascontiguousarray(X.indices, dtype=index_dtype)
-    indptr = np.ascontiguousarray(X.indptr, dtype=index_dtype)
-    _check_column_indices(indices, n_features)
-    return CsrArrays(data, indices, indptr, n_features)
-
-
-def _as_float_data(data):
-    """The stored values as a contiguous, finite float32/float64 array."""
-    _check_numeric_dtype(data, "X")
-    if data.dtype.kind not in "biuf":
-        raise ValueError(f"X must hold real numbers, got a sparse matrix of dtype {data.dtype}.")
-    if data.dtype not in (np.float32, np.float64):
-        data = data.astype(np.float64)
-    data = np.ascontiguousarray(data)
-    if not np.isfinite(data).all():
-        what = "NaN" if np.isnan(data).any() else "infinity"
-        raise ValueError(
-            f"X contains {what} among its stored values; fastlr needs finite numbers. "
-            f"{_DATA_FIXES[what]}"
-        )
-    return data
-
-
-def _check_column_indices(indices, n_features):
-    """Raise unless every column index is in ``[0, n_features)`` (the kernels trust it)."""
-    if indices.shape[0] and (indices.min() < 0 or indices.max() >= n_features):
-        raise ValueError(
-            f"X has column indices outside [0, {n_features}); its CSR structure is "
-            f"corrupt. Rebuild it with scipy.sparse.csr_matrix((data, indices, indptr), "
-            f"shape=...) and check it with X.check_format(full_check=True)."
-        )
 
 
 def csr_n_chunks(n_rows, n_features):
@@ -317,7 +229,7 @@ def csr_gradient_sums(
     Parameters
     ----------
     data, indices, indptr : ndarray
-        X's CSR arrays, as returned by :func:`csr_arrays`.
+        X's CSR arrays, as returned by :func:`fastlr._validation.csr_arrays`.
     n_features : int
         Number of columns of X.
     y : ndarray of shape (n_samples,)

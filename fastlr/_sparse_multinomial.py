@@ -1,7 +1,7 @@
 """Compiled CSR twins of the multinomial (softmax) kernels of :mod:`fastlr._multinomial`.
 
 X enters as its CSR arrays ``data, indices, indptr`` (checked and normalised
-once by :func:`fastlr._sparse.csr_arrays`). The contracts are those of the
+once by :func:`fastlr._validation.csr_arrays`). The contracts are those of the
 dense multinomial kernels: ``y`` holds int64 class indices, ``sw`` is the
 sample weight array in ``data``'s dtype or empty for unit weights, ``order`` an
 int64 index array or empty for rows in order; the gradient kernels return
@@ -55,10 +55,8 @@ relative; in float32 about ``sqrt(n) * 6e-8`` relative over n terms, below
 
 The block residuals, the workspace, the schedule, the L1 steps and the CSR
 blocks are imported from :mod:`fastlr._kernels`,
-:mod:`fastlr._multinomial` and :mod:`fastlr._sparse` rather than copied.
-Caveat (STYLE rule 8): numba's on-disk cache keys on this file only, so after
-editing those functions clear ``fastlr/__pycache__/_sparse_multinomial*`` (or
-touch this file).
+:mod:`fastlr._multinomial` and :mod:`fastlr._sparse` rather than copied
+(numba's cache is stamped by the whole package: see :mod:`fastlr._jit`).
 """
 
 import numpy as np
@@ -305,7 +303,7 @@ def csr_multinomial_gradient_sums(
     Parameters
     ----------
     data, indices, indptr : ndarray
-        X's CSR arrays, as returned by :func:`fastlr._sparse.csr_arrays`.
+        X's CSR arrays, as returned by :func:`fastlr._validation.csr_arrays`.
     n_features : int
         Number of columns of X.
     y : ndarray of shape (n_samples,)

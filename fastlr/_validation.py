@@ -3,6 +3,7 @@
 import contextlib
 import numbers
 import re
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -308,3 +309,86 @@ def check_positive(value, name):
     ):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
     return value
+
+
+class CsrArrays(NamedTuple):
+    """The arrays of a CSR matrix as the kernels take them."""
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n_features: int
+
+
+# --------------------------------------------------------------------------
+# Conversion, done once, outside the kernels.
+# --------------------------------------------------------------------------
+
+
+def csr_arrays(X):
+    """Check a scipy sparse matrix and return its CSR arrays for the kernels.
+
+    Other sparse formats are converted once with ``.tocsr()``. Nothing is
+    sorted and nothing is densified; duplicate entries of a row are summed, as
+    scipy does. float32 and float64 values are kept as they are; integer and
+    boolean values become float64. ``indices`` and ``indptr`` share one dtype:
+    int32 when both are int32 already (no copy), int64 otherwise.
+
+    Parameters
+    ----------
+    X : scipy sparse matrix or array of shape (n_samples, n_features)
+
+    Returns
+    -------
+    arrays : CsrArrays
+        ``(data, indices, indptr, n_features)``.
+
+    Raises
+    ------
+    TypeError
+        If X is not a scipy sparse matrix.
+    ValueError
+        If X's values are not real numbers, are NaN or infinite, or its column
+        indices fall outside ``[0, n_features)``.
+    """
+    if not scipy.sparse.issparse(X):
+        raise TypeError(
+            f"X must be a scipy.sparse matrix, got {type(X).__name__}. Use the dense "
+            f"kernels for arrays, or pass scipy.sparse.csr_matrix(X)."
+        )
+    if X.format != "csr":
+        X = X.tocsr()
+    n_features = X.shape[1]
+    data = _as_float_data(X.data)
+    index_dtype = np.int32 if X.indices.dtype == X.indptr.dtype == np.int32 else np.int64
+    indices = np.ascontiguousarray(X.indices, dtype=index_dtype)
+    indptr = np.ascontiguousarray(X.indptr, dtype=index_dtype)
+    _check_column_indices(indices, n_features)
+    return CsrArrays(data, indices, indptr, n_features)
+
+
+def _as_float_data(data):
+    """The stored values as a contiguous, finite float32/float64 array."""
+    _check_numeric_dtype(data, "X")
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold real numbers, got a sparse matrix of dtype {data.dtype}.")
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float64)
+    data = np.ascontiguousarray(data)
+    if not np.isfinite(data).all():
+        what = "NaN" if np.isnan(data).any() else "infinity"
+        raise ValueError(
+            f"X contains {what} among its stored values; fastlr needs finite numbers. "
+            f"{_DATA_FIXES[what]}"
+        )
+    return data
+
+
+def _check_column_indices(indices, n_features):
+    """Raise unless every column index is in ``[0, n_features)`` (the kernels trust it)."""
+    if indices.shape[0] and (indices.min() < 0 or indices.max() >= n_features):
+        raise ValueError(
+            f"X has column indices outside [0, {n_features}); its CSR structure is "
+            f"corrupt. Rebuild it with scipy.sparse.csr_matrix((data, indices, indptr), "
+            f"shape=...) and check it with X.check_format(full_check=True)."
+        )

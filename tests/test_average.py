@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 import fastlr
 from fastlr import _kernels, _multinomial, _sparse, _sparse_multinomial
-from fastlr._sparse import csr_arrays
+from fastlr._validation import csr_arrays
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

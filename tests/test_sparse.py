@@ -14,8 +14,9 @@ import scipy.sparse
 
 from fastlr import _kernels, _sparse
 from fastlr._gradient import gradient_sums
-from fastlr._sparse import csr_arrays, csr_gradient_sums
+from fastlr._sparse import csr_gradient_sums
 from fastlr._threads import numba_threads
+from fastlr._validation import csr_arrays
 
 DTYPES = (np.float64, np.float32)
 INDEX_DTYPES = (np.int32, np.int64)

@@ -28,7 +28,6 @@ from fastlr._multinomial import (
     multinomial_rows_gradient,
     multinomial_sgd_epoch,
 )
-from fastlr._sparse import csr_arrays
 from fastlr._sparse_multinomial import (
     csr_multinomial_fused_gradient,
     csr_multinomial_gradient_sums,
@@ -38,6 +37,7 @@ from fastlr._sparse_multinomial import (
     csr_multinomial_sgd_epoch,
 )
 from fastlr._threads import numba_threads
+from fastlr._validation import csr_arrays
 
 DTYPES = (np.float64, np.float32)
 # (data dtype, index dtype): int64 indices in float64 only, which saves
