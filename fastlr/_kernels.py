@@ -244,30 +244,38 @@ def exp_neg_abs(z, m, e, kbuf, bits):
 def log1p_unit(e, m, out):
     """``out[k] = log(1 + e[k])`` for ``0 <= e[k] <= 1``, vectorizable.
 
-    ``log(1 + e) = 2 atanh(s)`` with ``s = e / (2 + e) <= 1/3``: the odd series
-    to ``s^35`` is below 1e-17 relative, and exact for small ``e``.
+    ``log(1 + e) = 2 atanh(s)`` with ``s = e / (2 + e) <= 1/3``
+    (:func:`two_atanh`), exact for small ``e``.
     """
     for k in range(m):
-        s = e[k] / (2.0 + e[k])
-        s2 = s * s
-        p = 1.0 / 35.0
-        p = p * s2 + 1.0 / 33.0
-        p = p * s2 + 1.0 / 31.0
-        p = p * s2 + 1.0 / 29.0
-        p = p * s2 + 1.0 / 27.0
-        p = p * s2 + 1.0 / 25.0
-        p = p * s2 + 1.0 / 23.0
-        p = p * s2 + 1.0 / 21.0
-        p = p * s2 + 1.0 / 19.0
-        p = p * s2 + 1.0 / 17.0
-        p = p * s2 + 1.0 / 15.0
-        p = p * s2 + 1.0 / 13.0
-        p = p * s2 + 1.0 / 11.0
-        p = p * s2 + 1.0 / 9.0
-        p = p * s2 + 1.0 / 7.0
-        p = p * s2 + 1.0 / 5.0
-        p = p * s2 + 1.0 / 3.0
-        out[k] = 2.0 * s * (p * s2 + 1.0)
+        out[k] = two_atanh(e[k] / (2.0 + e[k]))
+
+
+@kernel(exact=True)
+def two_atanh(s):
+    """``2 atanh(s) = log((1 + s) / (1 - s))`` for ``|s| <= 1/3``.
+
+    The odd series to ``s^35``: its first dropped term is below 1e-17 relative.
+    """
+    s2 = s * s
+    p = 1.0 / 35.0
+    p = p * s2 + 1.0 / 33.0
+    p = p * s2 + 1.0 / 31.0
+    p = p * s2 + 1.0 / 29.0
+    p = p * s2 + 1.0 / 27.0
+    p = p * s2 + 1.0 / 25.0
+    p = p * s2 + 1.0 / 23.0
+    p = p * s2 + 1.0 / 21.0
+    p = p * s2 + 1.0 / 19.0
+    p = p * s2 + 1.0 / 17.0
+    p = p * s2 + 1.0 / 15.0
+    p = p * s2 + 1.0 / 13.0
+    p = p * s2 + 1.0 / 11.0
+    p = p * s2 + 1.0 / 9.0
+    p = p * s2 + 1.0 / 7.0
+    p = p * s2 + 1.0 / 5.0
+    p = p * s2 + 1.0 / 3.0
+    return 2.0 * s * (p * s2 + 1.0)
 
 
 @kernel(exact=True)
@@ -276,7 +284,7 @@ def log1p_array(x, m, out, bits):
 
     ``u = 1 + x`` is split as ``2^k f`` with ``f`` in ``[sqrt(1/2), sqrt(2))``
     (from its bits), ``log f = 2 atanh(s)`` with ``s = (f - 1) / (f + 1)``,
-    ``|s| < 0.172``, to ``s^23`` (below 1e-18 relative), and
+    ``|s| < 0.172`` (:func:`two_atanh`), and
     ``(x - (u - 1)) / u`` restores what rounding ``1 + x`` lost, so small
     ``x`` keep full precision. ``bits`` is an int64 scratch of length ``m``.
     """
@@ -292,20 +300,7 @@ def log1p_array(x, m, out, bits):
         if fk > SQRT2:
             fk *= 0.5
             exponent += 1.0
-        s = (fk - 1.0) / (fk + 1.0)
-        s2 = s * s
-        p = 1.0 / 23.0
-        p = p * s2 + 1.0 / 21.0
-        p = p * s2 + 1.0 / 19.0
-        p = p * s2 + 1.0 / 17.0
-        p = p * s2 + 1.0 / 15.0
-        p = p * s2 + 1.0 / 13.0
-        p = p * s2 + 1.0 / 11.0
-        p = p * s2 + 1.0 / 9.0
-        p = p * s2 + 1.0 / 7.0
-        p = p * s2 + 1.0 / 5.0
-        p = p * s2 + 1.0 / 3.0
-        log_f = 2.0 * s * (p * s2 + 1.0)
+        log_f = two_atanh((fk - 1.0) / (fk + 1.0))
         u = out[k]
         correction = (x[k] - (u - 1.0)) / u
         out[k] = exponent * LN2_HI + (log_f + (exponent * LN2_LO + correction))
