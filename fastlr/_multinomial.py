@@ -58,6 +58,7 @@ from numba import prange
 
 from ._jit import kernel
 from ._kernels import (
+    PREFETCH_ROWS,
     _truncate,
     _zero,
     batch_parts,
@@ -66,6 +67,7 @@ from ._kernels import (
     learning_rate,
     log1p_array,
     n_chunks_for,
+    prefetch_row,
     soft_threshold,
 )
 
@@ -459,7 +461,10 @@ def multinomial_sgd_epoch(
     z, work, row_work = _workspace(n_classes, 1)
     wscale = 1.0
     sum_loss = 0.0
-    for position in range(order.shape[0]):
+    n = order.shape[0]
+    for position in range(n):
+        if position + PREFETCH_ROWS < n:
+            prefetch_row(X, order[position + PREFETCH_ROWS])
         rows[0] = order[position]
         _block_scores(X, rows, 1, coef, intercept, dtype(wscale), z)
         sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
