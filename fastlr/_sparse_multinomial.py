@@ -209,8 +209,8 @@ def csr_multinomial_rows_gradient(
     """
     grad_t = np.zeros((coef.shape[1], coef.shape[0]), data.dtype)
     cost = _rows_gradient_t(
-        data, indices, indptr, y, sw, order, start, stop, _transposed(coef), intercept,
-        with_loss, grad_t, grad_intercept,
+        data, indices, indptr, y, sw, order, start, stop, _transposed(coef), data.dtype.type(1),
+        intercept, with_loss, grad_t, grad_intercept,
     )  # fmt: skip
     _add_transposed(grad_t, grad_coef)
     return cost
@@ -218,17 +218,19 @@ def csr_multinomial_rows_gradient(
 
 @kernel
 def _rows_gradient_t(
-    data, indices, indptr, y, sw, order, start, stop, coef_t, intercept, with_loss, grad_t,
+    data, indices, indptr, y, sw, order, start, stop, coef_t, scale, intercept, with_loss, grad_t,
     grad_intercept,
 ):  # fmt: skip
-    """:func:`csr_multinomial_rows_gradient` on transposed coefficients and gradient, (d, K)."""
+    """:func:`csr_multinomial_rows_gradient` on transposed coefficients and gradient, (d, K).
+
+    The scores are ``scale * W x + b`` (``scale``: a mini-batch epoch's weight scale, else 1).
+    """
     n_classes = coef_t.shape[1]
     has_order = order.shape[0] > 0
     rows = np.empty(BLOCK_ROWS, np.int64)
     z_all, work_all, row_work_all = _workspace(n_classes, BLOCK_ROWS)
     acc = np.empty(n_classes, data.dtype)
     db = np.zeros(n_classes)
-    one = data.dtype.type(1)
     cost = 0.0
     block_start = start
     while block_start < stop:
@@ -237,7 +239,7 @@ def _rows_gradient_t(
         for r in range(m):
             rows[r] = order[block_start + r] if has_order else block_start + r
         z, work, row_work = _block_views(z_all, work_all, row_work_all, m)
-        _csr_block_scores(data, indices, indptr, rows, m, coef_t, intercept, one, z, acc)
+        _csr_block_scores(data, indices, indptr, rows, m, coef_t, intercept, scale, z, acc)
         cost += _block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
         _csr_block_update(data, indices, indptr, rows, m, z, grad_t, acc)
         for r in range(m):
@@ -277,8 +279,8 @@ def csr_multinomial_fused_gradient(
         start = min(c * chunk, n)
         stop = min(start + chunk, n)
         partial_cost[c] = _rows_gradient_t(
-            data, indices, indptr, y, sw, no_order, start, stop, coef_t, intercept, with_loss,
-            partial[c], partial_b[c],
+            data, indices, indptr, y, sw, no_order, start, stop, coef_t, data.dtype.type(1),
+            intercept, with_loss, partial[c], partial_b[c],
         )  # fmt: skip
     cost = 0.0
     for c in range(n_chunks):
@@ -472,41 +474,58 @@ def csr_multinomial_minibatch_epoch(
     L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
     batches. Arguments and returns as :func:`csr_multinomial_sgd_epoch`
     (``l1_state`` is unused); the loss of each batch is taken before its step.
+    Without L1 a batch costs its non-zeros times K, not ``n_features * K``:
+    the L2 shrinkage is a scalar weight scale and the step and the zeroing of
+    the gradient visit the batch's columns, as in
+    :func:`fastlr._sparse.csr_minibatch_epoch`.
     """
     n = order.shape[0]
+    dtype = data.dtype.type
     coef_t = _transposed(coef)
     grad_t = np.zeros_like(coef_t)
     grad_b = np.zeros_like(intercept)
+    wscale = 1.0
     sum_loss = 0.0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad_t.fill(0)
         grad_b.fill(0)
         sum_loss += _rows_gradient_t(
-            data, indices, indptr, y, sw, order, start, stop, coef_t, intercept, True, grad_t,
-            grad_b,
+            data, indices, indptr, y, sw, order, start, stop, coef_t, dtype(wscale), intercept,
+            True, grad_t, grad_b,
         )  # fmt: skip
         weight = batch_weight(sw, order, start, stop)
+        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
+        if weight > 0.0 and alpha > 0.0:
+            wscale *= max(0.0, 1.0 - eta * alpha)
+            if wscale < 1e-9:
+                _scale(coef_t, dtype(wscale))
+                wscale = 1.0
+        step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
+        _step_and_clear_t(indices, indptr, order, start, stop, dtype(-step), grad_t, coef_t)
         if weight <= 0.0:
             continue
-        eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
-        _minibatch_step(coef_t, grad_t, eta / weight, eta, alpha, l1)
+        if l1 > 0.0:
+            _scale(coef_t, dtype(wscale))
+            wscale = 1.0
+            soft_threshold(coef_t.reshape(-1), dtype(eta * l1))
         if fit_intercept:
             for k in range(grad_b.shape[0]):
-                intercept[k] -= data.dtype.type(eta / weight) * grad_b[k]
+                intercept[k] -= dtype(eta / weight) * grad_b[k]
         t += 1.0
+    _scale(coef_t, dtype(wscale))
     _transpose(coef_t, coef)
     return sum_loss, t
 
 
 @kernel
-def _minibatch_step(coef, grad, step, eta, alpha, l1):
-    """``W <- W - step G - eta alpha W``, then the L1 prox of ``eta l1``, in any layout."""
-    dtype = coef.dtype.type
-    scale = dtype(step)
-    shrink = dtype(eta * alpha)
-    flat, flat_grad = coef.reshape(-1), grad.reshape(-1)
-    for q in range(flat.shape[0]):
-        flat[q] -= scale * flat_grad[q] + shrink * flat[q]
-    if l1 > 0.0:
-        soft_threshold(flat, dtype(eta * l1))
+def _step_and_clear_t(indices, indptr, order, start, stop, step, grad_t, coef_t):
+    """``coef_t[j] += step * grad_t[j]``, then ``grad_t[j] = 0``, for the columns of
+    rows ``order[start:stop]``: the only rows of ``grad_t`` a batch touched."""
+    n_classes = coef_t.shape[1]
+    for k in range(start, stop):
+        i = order[k]
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            j = np.uint64(indices[p])
+            for c in range(n_classes):
+                coef_t[j, c] += step * grad_t[j, c]
+                grad_t[j, c] = 0

@@ -355,6 +355,17 @@ def test_minibatch_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, b
         assert (coef == 0).any()  # the prox set weights to 0
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minibatch_weight_scale_is_folded_when_it_underflows(dtype):
+    """eta * alpha = 0.25 shrinks the kept scale by 0.75 a batch: below 1e-9 after
+    72 batches, so 1500 one-row batches fold it into the weights 20 times."""
+    X, y, sw, order, coef, intercept, _ = epoch_problem(dtype, np.int32, False)
+    problem = (X, y, sw, order, coef, intercept, np.array([0.5, 0.5, 10.0]))
+    assert_epochs_equal(
+        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=_kernels.CONSTANT
+    )
+
+
 # --------------------------------------------------------------------------
 # The datafit and the estimator
 # --------------------------------------------------------------------------
