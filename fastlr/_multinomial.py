@@ -270,10 +270,11 @@ def _block_residuals(z, m, y, sw, rows, with_loss, work, row_work):
 def _block_update(X, rows, m, residual, out):
     """``out[k] += sum_r residual[k, r] X[rows[r]]`` for ``r < m``.
 
-    Four rows at a time, four classes per sweep over the four rows: each load
-    of X serves four classes and each load and store of ``out`` four rows
-    (measured 1.3x-1.45x the speed of one class per sweep). Then the rows
-    left one at a time.
+    Four rows at a time, four classes per sweep over the four rows (then two,
+    then one): each load of X serves four classes and each load and store of
+    ``out`` four rows (measured 1.3x-1.45x the speed of one class per sweep;
+    the two-class sweep for the classes left, 1.03-1.05x). Then the rows left
+    one at a time.
     """
     n_classes, d = out.shape
     dtype = X.dtype.type
@@ -291,7 +292,17 @@ def _block_update(X, rows, m, residual, out):
                 h[j] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
                 p[j] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
                 q[j] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-        for k in range(n_classes // 4 * 4, n_classes):
+        k = n_classes // 4 * 4
+        if k + 2 <= n_classes:
+            a0, a1, a2, a3 = _residuals_4(residual, k, r, dtype)
+            b0, b1, b2, b3 = _residuals_4(residual, k + 1, r, dtype)
+            g, h = out[k], out[k + 1]
+            for j in range(d):
+                v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+                g[j] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+                h[j] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+            k += 2
+        if k < n_classes:
             a0, a1, a2, a3 = _residuals_4(residual, k, r, dtype)
             g = out[k]
             for j in range(d):
