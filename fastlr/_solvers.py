@@ -13,9 +13,9 @@ import numpy as np
 import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from . import _kernels
+from ._threads import one_blas_thread
 
 SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
 SCHEDULES = {
@@ -336,7 +336,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
     # L-BFGS-B's own BLAS calls leave OpenBLAS threads spinning on the cores
     # the parallel gradient needs (2x slower evaluations on 2 cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         result = _minimize(objective.value_and_grad, x0, callback, options)
     if result.status == 1:
         if options.tol is not None:

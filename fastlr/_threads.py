@@ -1,9 +1,11 @@
-"""Mapping of scikit-learn's ``n_jobs`` onto numba's thread count."""
+"""Mapping of scikit-learn's ``n_jobs`` onto numba's thread count, and BLAS's."""
 
 import contextlib
+import functools
 import numbers
 
 import numba
+from threadpoolctl import ThreadpoolController
 
 
 def resolve_n_jobs(n_jobs):
@@ -46,3 +48,19 @@ def numba_threads(n_jobs):
         yield n_threads
     finally:
         numba.set_num_threads(previous)
+
+
+@functools.cache
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """Context manager: BLAS libraries run on one thread inside the block.
+
+    ``threadpool_limits`` scans the process's loaded libraries on every call
+    (1-3 ms, more than a whole L-BFGS fit on 569 x 30); the controller here
+    scans them once, at the first call, so a BLAS library loaded after that
+    is left as it is.
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
