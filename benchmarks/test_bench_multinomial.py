@@ -24,6 +24,7 @@ Run with pytest (``pytest benchmarks/test_bench_multinomial.py --benchmark-enabl
 """
 
 import argparse
+import contextlib
 import functools
 
 import numpy as np
@@ -32,11 +33,11 @@ import scipy.optimize
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from fastlr._datafits import Multinomial, Objective
 from fastlr._multinomial import multinomial_gradient_sums
-from fastlr._threads import numba_threads
+from fastlr._threads import numba_threads, one_blas_thread
 
 from ._common import (
     TIERS,
@@ -202,7 +203,7 @@ def objective_value(X, y, coef, intercept, chunk_rows=65_536):
 def _fastlr_lbfgs(X, y, max_iter):
     datafit = Multinomial(X, y, np.empty(0, X.dtype), X.shape[0], N_CLASSES)
     objective = Objective(datafit, alpha_of(X.shape[0]), True)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():  # as fastlr's lbfgs solver does
         result = scipy.optimize.minimize(
             objective.value_and_grad,
             np.zeros(objective.n_params),
@@ -214,9 +215,25 @@ def _fastlr_lbfgs(X, y, max_iter):
     return objective.unpack(result.x), int(result.nit)
 
 
+@functools.cache
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def _blas_limit(n_threads):
+    """BLAS limited to ``n_threads`` (None: as it is), by a controller made once.
+
+    ``threadpool_limits`` scans the loaded libraries on every call (1-3 ms, 5% of
+    a digits fit), which would be charged to the library timed.
+    """
+    if n_threads is None:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=n_threads, user_api="blas")
+
+
 def _sklearn_lbfgs(X, y, max_iter, blas_threads=None):
     model = SklearnLogisticRegression(C=LBFGS_C, max_iter=max_iter, tol=0.0)
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    with _blas_limit(blas_threads):
         model.fit(X, y)
     return (model.coef_, model.intercept_), int(model.n_iter_[0])
 
