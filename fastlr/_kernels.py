@@ -10,10 +10,11 @@ The gradient kernels return *sums* over rows (not means) and add them into
 the caller's buffers, so that partial gradients over row slices (out-of-core
 chunks, Dask partitions) add up to the gradient over all rows.
 
-All kernels and their helpers live in this one file: numba's on-disk cache
-keys on the source file of the function it compiles, so a helper changed in
-another module would not invalidate it.
+The binary kernels and the helpers the multinomial and CSR twins share live
+here (numba's cache is stamped by the whole package: see :mod:`fastlr._jit`).
 """
+
+from pathlib import Path
 
 import numpy as np
 from llvmlite import ir
@@ -32,12 +33,11 @@ MAX_CHUNKS = 128
 # vectorized exp together, and its rows are re-read from cache for the update.
 # Measured on Zen 4: narrow rows streamed from memory want ~4 KiB blocks
 # (d = 100 float64 is 15% slower at 16 KiB), wide rows (>= 2 KiB) want 16 rows
-# to amortize the block. When X stays in the last-level cache (32 MiB here)
-# between passes, 64 KiB blocks are 1.2-1.4x faster up to X = 16 MiB and even
-# at 32 MiB.
+# to amortize the block. When X stays in the last-level cache between passes,
+# 64 KiB blocks are 1.2-1.4x faster: measured up to X = 16 MiB, and even at
+# 32 MiB, of a 32 MiB L3. X of at most half the last-level cache counts.
 BLOCK_BYTES = 4096
 CACHED_BLOCK_BYTES = 65536
-CACHED_X_BYTES = 16 << 20
 MIN_BLOCK_ROWS = 4
 MAX_BLOCK_ROWS = 256
 WIDE_ROW_BYTES = 2048
@@ -73,6 +73,33 @@ MAX_BATCH_PARTS = 8
 
 # Schedules, as scikit-learn's SGD defines them.
 CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
+
+
+def last_level_cache_bytes(default=32 << 20):
+    """Size of CPU 0's largest data cache, from Linux's sysfs, else ``default``.
+
+    Returns
+    -------
+    size : int
+        Bytes.
+    """
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+        digits = text.rstrip("KM")
+        if digits.isdigit():
+            sizes.append(int(digits) * unit)
+    return max(sizes, default=default)
+
+
+# Read once at import and compiled into the kernels as a constant.
+CACHED_X_BYTES = last_level_cache_bytes() // 2
 
 
 def n_chunks_for(n_rows):

@@ -334,3 +334,22 @@ def test_read_sum_kernels_sum_x():
     assert _kernels.read_sum(X) == pytest.approx(expected, rel=1e-12, abs=1e-9)
     n_chunks = _kernels.n_chunks_for(5000)
     assert _kernels.read_sum_parallel(X, n_chunks) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_last_level_cache_size_is_read_from_sysfs_or_defaults(tmp_path, monkeypatch):
+    """The cached-X block rule follows the machine's largest data cache."""
+    assert _kernels.CACHED_X_BYTES == _kernels.last_level_cache_bytes() // 2
+    real_path = _kernels.Path
+
+    def fake_sysfs(levels):
+        for i, (kind, size) in enumerate(levels):
+            index = tmp_path / f"index{i}"
+            index.mkdir(exist_ok=True)
+            (index / "type").write_text(kind + "\n")
+            (index / "size").write_text(size + "\n")
+
+    fake_sysfs([("Data", "48K"), ("Instruction", "64M"), ("Unified", "2048K"), ("Unified", "8M")])
+    monkeypatch.setattr(_kernels, "Path", lambda _: real_path(tmp_path))
+    assert _kernels.last_level_cache_bytes() == 8 << 20
+    monkeypatch.setattr(_kernels, "Path", lambda _: real_path(tmp_path / "missing"))
+    assert _kernels.last_level_cache_bytes(default=123) == 123
