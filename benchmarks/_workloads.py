@@ -250,6 +250,20 @@ def _lbfgs_fit(library, X, y, max_iter):
     return _params(model.fit(X, y)), int(model.n_iter_[0])
 
 
+def _default_fit(library, X, y):
+    model = fastlr.LogisticRegression() if library == "fastlr" else SklearnLogisticRegression()
+    return int(model.fit(X, y).n_iter_[0])
+
+
+def default_fit_call(library, X, y):
+    """Zero-argument callable: a fit with the library's default LogisticRegression.
+
+    Both default to lbfgs, ``C=1`` and a gradient tolerance of 1e-4; the
+    callable returns the iterations taken. ``library``: ``"fastlr"`` or ``"sklearn"``.
+    """
+    return quietly(functools.partial(_default_fit, library, X, y))
+
+
 def lbfgs_call(library, X, y, max_iter):
     """Zero-argument callable: an lbfgs fit of at most ``max_iter`` iterations.
 

@@ -30,6 +30,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.preprocessing import StandardScaler
+
 from ._common import (
     DTYPES,
     EPOCH_METHODS,
@@ -49,6 +53,7 @@ from ._workloads import (
     SGD_ALPHA,
     TARGET_GAP,
     cold_start,
+    default_fit_call,
     epoch_call,
     fit_peak_extra,
     gradient_call,
@@ -200,6 +205,19 @@ def measure_lbfgs(tier, timer):
         }
         for lib, (k, gap) in plan.items()
     }
+
+
+def measure_small_fit(tier, timer):
+    """Default fits on breast cancer (569 x 30, standardized): ``{library: (s, iterations)}``.
+
+    On data this small a fit is per-iteration overhead, not passes over X.
+    """
+    log("small data: default fits on breast cancer")
+    X, y = load_breast_cancer(return_X_y=True)
+    X = np.ascontiguousarray(StandardScaler().fit_transform(X))
+    calls = {lib: default_fit_call(lib, X, y) for lib in ("fastlr", "sklearn")}
+    timings = timer("small fit", calls, tier.repeats)
+    return {lib: (timing.seconds, timing.result) for lib, timing in timings.items()}
 
 
 def measure_cold_start(tier):
@@ -426,6 +444,19 @@ def training_rows(tier, epochs, sgd_losses, lbfgs):
     return rows
 
 
+def small_fit_rows(small):
+    """The default fit on breast cancer against scikit-learn's (no target: information)."""
+    (ours, n_ours), (theirs, n_theirs) = small["fastlr"], small["sklearn"]
+    return [
+        target_row(
+            "default fit vs sklearn default fit (lbfgs, tol 1e-4)",
+            f"breast cancer 569 x 30, standardized; {n_ours} vs {n_theirs} iterations; "
+            f"{ours * 1e3:.2f} vs {theirs * 1e3:.2f} ms",
+            _ratio(theirs, ours),
+        )
+    ]
+
+
 def startup_rows(cold, memory, tier):
     """Cold import, first fit, and the peak extra memory of fit."""
     warm, empty = cold["warm cache"], cold["empty cache"]
@@ -648,6 +679,7 @@ def run_measurements(tier, max_wait):
         "epochs": measure_epochs(tier, timer),
         "sgd_losses": measure_sgd_losses(tier),
         "lbfgs": measure_lbfgs(tier, timer),
+        "small_fit": measure_small_fit(tier, timer),
         "memory": measure_memory(tier),
         "cold": measure_cold_start(tier),
         "contended": timer.contended,
@@ -667,6 +699,7 @@ def render(tier, command, environment, results, other_cores, plots):
     """The whole report as markdown; ``command`` is the command line that made it."""
     rows = gradient_rows(tier, results["grid"]) + loop_rows(tier, results["loop"])
     rows += training_rows(tier, results["epochs"], results["sgd_losses"], results["lbfgs"])
+    rows += small_fit_rows(results["small_fit"])
     rows += startup_rows(results["cold"], results["memory"], tier)
     table = markdown_table(
         ["metric", "setting", "measured", "target", "result"],
