@@ -481,6 +481,7 @@ def multinomial_sgd_epoch(
         sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
+            # _shrink written out, as in fastlr._kernels.sgd_epoch (per example).
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
                 _scale(coef, dtype(wscale))

@@ -63,7 +63,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
-from ._kernels import batch_weight, learning_rate, soft_threshold
+from ._kernels import _shrink, batch_weight, learning_rate, soft_threshold
 from ._multinomial import _block_residuals, _scale, _workspace
 from ._sparse import (
     BLOCK_ROWS,
@@ -496,10 +496,7 @@ def csr_multinomial_minibatch_epoch(
         weight = batch_weight(sw, order, start, stop)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if weight > 0.0 and alpha > 0.0:
-            wscale *= max(0.0, 1.0 - eta * alpha)
-            if wscale < 1e-9:
-                _scale(coef_t, dtype(wscale))
-                wscale = 1.0
+            wscale = _shrink(coef_t.reshape(-1), wscale, 1.0 - eta * alpha)
         step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
         _step_and_clear_t(indices, indptr, order, start, stop, dtype(-step), grad_t, coef_t)
         if weight <= 0.0:
@@ -519,8 +516,7 @@ def csr_multinomial_minibatch_epoch(
 
 @kernel
 def _step_and_clear_t(indices, indptr, order, start, stop, step, grad_t, coef_t):
-    """``coef_t[j] += step * grad_t[j]``, then ``grad_t[j] = 0``, for the columns of
-    rows ``order[start:stop]``: the only rows of ``grad_t`` a batch touched."""
+    """:func:`fastlr._sparse._step_and_clear` on transposed (n_features, K) weights."""
     n_classes = coef_t.shape[1]
     for k in range(start, stop):
         i = order[k]
