@@ -10,6 +10,8 @@ Shapes: a datafit's coefficients have shape ``coef_shape`` (``(n_features,)``
 for the binary loss) and its intercepts shape ``(n_outputs,)`` (``(1,)``).
 """
 
+import math
+
 import numpy as np
 import scipy.sparse
 from sklearn.utils.extmath import row_norms
@@ -306,7 +308,7 @@ class Objective:
     @property
     def n_params(self):
         """Length of the flattened parameters: the coefficients, then the intercepts."""
-        return int(np.prod(self.datafit.coef_shape)) + self.datafit.n_outputs
+        return math.prod(self.datafit.coef_shape) + self.datafit.n_outputs
 
     def unpack(self, params):
         """``(coef, intercept)`` in the data's dtype from flattened parameters.
@@ -317,12 +319,12 @@ class Objective:
             ``coef.ravel()`` followed by the intercepts.
         """
         dtype = self.datafit.dtype
-        split = int(np.prod(self.datafit.coef_shape))
+        split = math.prod(self.datafit.coef_shape)
         coef = np.ascontiguousarray(params[:split].reshape(self.datafit.coef_shape), dtype=dtype)
         return coef, np.ascontiguousarray(params[split:], dtype=dtype)
 
     def value_and_grad(self, params):
-        """Objective and its gradient over flattened parameters, for scipy's L-BFGS.
+        """Objective and its gradient over flattened parameters (as scipy's minimizers take).
 
         Returns
         -------
@@ -330,8 +332,28 @@ class Objective:
         grad : ndarray of shape (params.size,)
             A new float64 array.
         """
+        grad = np.empty(self.n_params)
+        return self.value_and_grad_into(params, grad), grad
+
+    def value_and_grad_into(self, params, out):
+        """Objective over flattened parameters; its gradient is written into ``out``.
+
+        Parameters
+        ----------
+        params : ndarray of shape (n_params,)
+            ``coef.ravel()`` followed by the intercepts.
+        out : ndarray of shape (n_params,)
+            float64, receives the gradient in the same layout.
+
+        Returns
+        -------
+        value : float
+        """
         value, grad, grad_intercept = self(*self.unpack(params))
-        return value, np.concatenate([grad.ravel(), grad_intercept]).astype(np.float64)
+        split = grad.size
+        out[:split] = grad.reshape(-1)
+        out[split:] = grad_intercept
+        return value
 
     def prox(self, coef, step):
         """Proximal step of the L1 term: soft-threshold ``coef`` by ``step * l1``."""

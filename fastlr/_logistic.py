@@ -35,7 +35,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     solver : {"lbfgs", "gd", "sgd", "minibatch"}, default="lbfgs"
-        ``"lbfgs"``: quasi-Newton (scipy's L-BFGS-B) on the fused gradient, for
+        ``"lbfgs"``: quasi-Newton (compiled L-BFGS) on the fused gradient, for
         the exact optimum. ``"gd"``: full-batch (proximal) gradient descent.
         ``"sgd"``: per-example updates. ``"minibatch"``: mini-batch SGD of
         ``batch_size``.

@@ -10,11 +10,11 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from . import _kernels
+from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
 
 SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
@@ -321,7 +321,7 @@ class _Plateau:
 
 
 def _lbfgs(objective, solver, options, coef, intercept):
-    """scipy's L-BFGS-B, loss and gradient from one fused pass per evaluation."""
+    """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation."""
     datafit = objective.datafit
     if objective.l1 > 0:
         raise ValueError(
@@ -329,19 +329,15 @@ def _lbfgs(objective, solver, options, coef, intercept):
             "use solver='gd', 'minibatch' or 'sgd' with penalty='l1' or 'elasticnet'."
         )
     history = _History(solver, options, datafit.n_samples)
-
-    def callback(intermediate_result):
-        history.record(intermediate_result.fun)
-
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
-    # L-BFGS-B's own BLAS calls leave OpenBLAS threads spinning on the cores
-    # the parallel gradient needs (2x slower evaluations on 2 cores).
+    # No BLAS call of the solver may leave OpenBLAS threads spinning on the
+    # cores the parallel gradient needs (2x slower evaluations on 2 cores).
     with one_blas_thread():
-        result = _minimize(objective.value_and_grad, x0, callback, options)
-    if result.status == 1:
+        result = _minimize(objective.value_and_grad_into, x0, history.record, options)
+    if result.status == _lbfgs_core.MAX_ITER:
         if options.tol is not None:
             _warn_lbfgs_max_iter(options)
-    elif result.status != 0:
+    elif result.status == _lbfgs_core.SEARCH_FAILED:
         warnings.warn(
             f"The lbfgs solver stopped early: {result.message}. Scale X (e.g. with "
             f"sklearn.preprocessing.StandardScaler) or decrease C (stronger regularization).",
@@ -349,23 +345,18 @@ def _lbfgs(objective, solver, options, coef, intercept):
             stacklevel=3,
         )
     coef, intercept = objective.unpack(result.x)
-    return history.result(coef, intercept, int(result.nit))
+    return history.result(coef, intercept, result.n_iter)
 
 
-def _minimize(value_and_grad, x0, callback, options):
-    """scipy's L-BFGS-B with fastlr's stopping settings."""
-    return scipy.optimize.minimize(
-        value_and_grad,
+def _minimize(evaluate, x0, callback, options):
+    """L-BFGS with fastlr's stopping settings (scikit-learn's for its lbfgs solver)."""
+    return _lbfgs_core.minimize(
+        evaluate,
         x0,
-        jac=True,
-        method="L-BFGS-B",
+        max_iter=options.max_iter,
+        gtol=options.tol if options.tol is not None else 0.0,
+        ftol=64 * np.finfo(float).eps,
         callback=callback,
-        options={
-            "maxiter": options.max_iter,
-            "maxls": 50,
-            "gtol": options.tol if options.tol is not None else 0.0,
-            "ftol": 64 * np.finfo(float).eps,
-        },
     )
 
 

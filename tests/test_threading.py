@@ -17,7 +17,7 @@ def test_parallel_kernels_run_on_omp_or_tbb():
 
 
 def test_lbfgs_runs_blas_on_one_thread_and_restores_it(monkeypatch):
-    """L-BFGS-B's BLAS threads would spin on the cores the parallel gradient needs."""
+    """BLAS threads left spinning would take the cores the parallel gradient needs."""
     from threadpoolctl import threadpool_info
 
     from fastlr import _solvers
