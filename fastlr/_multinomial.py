@@ -40,10 +40,10 @@ float32
     binary kernels, where the vectorized exp runs.
 Parallel reduction
     :func:`multinomial_fused_gradient` runs ``prange`` over a fixed number of
-    row chunks (:func:`fastlr._kernels.n_chunks_for`), each adding into its own
+    row chunks (:func:`multinomial_n_chunks`), each adding into its own
     (K, d) partial, then sums the partials in chunk order: the result is
     bitwise identical for any number of threads. The partials take
-    ``n_chunks * K * d`` floats, at most ``K / 2048`` times the size of X.
+    ``n_chunks * K * d`` floats, at most 1/32 of the size of X.
 Compile time
     Array expressions (``a[:] = b``, ``a -= s * b``) are written as loops:
     each costs 0.3-2 s of numba compile time per signature, a loop ~0.1 s.
@@ -58,6 +58,7 @@ from numba import prange
 
 from ._jit import kernel
 from ._kernels import (
+    MAX_CHUNKS,
     PREFETCH_ROWS,
     _truncate,
     _zero,
@@ -66,7 +67,6 @@ from ._kernels import (
     exp_neg_abs,
     learning_rate,
     log1p_array,
-    n_chunks_for,
     prefetch_row,
     soft_threshold,
 )
@@ -77,6 +77,11 @@ from ._kernels import (
 # ones; past 64 KiB nothing changes.
 BLOCK_BYTES = 65536
 MIN_BLOCK_ROWS = 4
+# Scores (rows x classes) per chunk of the fused gradient: 4096 take about
+# 45 us on one core of the 2-core test machine at d = 64, against a few
+# microseconds to start a parallel region with the omp layer.
+MIN_CHUNK_SCORES = 4096
+PARTIAL_SHARE = 32
 MAX_BLOCK_ROWS = 128
 
 
@@ -396,7 +401,7 @@ def multinomial_fused_gradient(
     """One parallel pass over X: gradient sums and, when asked, the loss sum.
 
     Arguments and return as :func:`multinomial_rows_gradient` over all rows;
-    ``n_chunks`` is :func:`fastlr._kernels.n_chunks_for` of the number of rows.
+    ``n_chunks`` is :func:`multinomial_n_chunks` of the problem's shape.
     Bitwise identical for any number of threads.
     """
     n = X.shape[0]
@@ -593,15 +598,29 @@ def multinomial_minibatch_epoch(
 # --------------------------------------------------------------------------
 
 
+def multinomial_n_chunks(n_rows, n_classes):
+    """Row chunks of the fused multinomial gradient: by work, an even number past one.
+
+    A chunk holds at least ``MIN_CHUNK_SCORES`` scores (rows x classes), so
+    that a small pass such as digits' (1797 x 64, 10 classes: four chunks)
+    still shares out over two threads: 1.8x faster than one on a quiet
+    machine, and on average 1.1x slower with another process hogging a core
+    (a serial pass then waits for the scheduler too). The (K, d) partials of
+    the chunks take at most ``1 / PARTIAL_SHARE`` of X. An even count gives
+    two threads equal shares: 3 chunks ran 1.25x slower than 2 or 4 on
+    digits. At most ``MAX_CHUNKS``. A function of the problem's shape only,
+    so the sums are bitwise identical for any number of threads.
+    """
+    by_work = -(-n_rows * n_classes // MIN_CHUNK_SCORES)
+    n_chunks = min(MAX_CHUNKS, by_work, n_rows // (PARTIAL_SHARE * n_classes))
+    return n_chunks - n_chunks % 2 if n_chunks > 1 else 1
+
+
 def multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
     """Add the gradient sums over all rows into the buffers; return the loss sum.
 
-    The fused parallel kernel when the rows form several chunks
-    (:func:`fastlr._kernels.n_chunks_for`), the serial one otherwise (one
-    chunk has nothing to share out). Chunking by work (``n_rows * n_classes``)
-    would run digits (1797 x 64, 10 classes) on two threads, 1.7x faster on
-    a quiet machine, but up to 20x slower on a loaded one, where a parallel
-    region waits for a descheduled thread: a small pass stays serial.
+    The fused parallel kernel when the pass splits into several chunks
+    (:func:`multinomial_n_chunks`), the serial one otherwise.
 
     Parameters
     ----------
@@ -612,7 +631,7 @@ def multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, g
     -------
     loss_sum : float
     """
-    n_chunks = n_chunks_for(X.shape[0])
+    n_chunks = multinomial_n_chunks(X.shape[0], coef.shape[0])
     if n_chunks > 1:
         return multinomial_fused_gradient(
             X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef, grad_intercept

@@ -33,6 +33,7 @@ from fastlr._multinomial import (
     multinomial_fused_gradient,
     multinomial_gradient_sums,
     multinomial_minibatch_epoch,
+    multinomial_n_chunks,
     multinomial_rows_gradient,
     multinomial_sgd_epoch,
 )
@@ -134,7 +135,7 @@ def test_gradient_sums_match_numpy_reference(dtype, n, d, n_classes, weighted):
 
 def test_fused_kernel_runs_on_several_chunks_and_matches_the_serial_one():
     X, y, sw, coef, intercept = make_problem(n=7000)
-    n_chunks = _kernels.n_chunks_for(X.shape[0])
+    n_chunks = multinomial_n_chunks(X.shape[0], coef.shape[0])
     assert n_chunks > 2
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
     cost = multinomial_fused_gradient(X, y, sw, coef, intercept, True, n_chunks, grad, grad_b)
@@ -220,7 +221,7 @@ def test_two_classes_equal_binary_logistic_regression():
 
 def test_fused_gradient_is_bitwise_identical_across_calls_and_threads():
     X, y, sw, coef, intercept = make_problem(n=20_000, d=17, n_classes=5)
-    assert _kernels.n_chunks_for(X.shape[0]) > 2
+    assert multinomial_n_chunks(X.shape[0], 5) > 2
     results = []
     for n_jobs in (1, 2, 1, 2):
         with numba_threads(n_jobs):
