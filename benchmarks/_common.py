@@ -292,10 +292,17 @@ def _calibrate(calls, min_time):
     return results, number
 
 
-def _timed_round(calls, number, results):
-    """One round: each callable in turn; seconds per call of each."""
+def _timed_round(calls, number, results, settle=0.0):
+    """One round: each callable in turn; seconds per call of each.
+
+    With ``settle``, each turn first sleeps ``settle`` seconds and makes one
+    untimed call (see :func:`time_interleaved`).
+    """
     seconds = {}
     for name, call in calls.items():
+        if settle:
+            time.sleep(settle)
+            call()
         start = time.perf_counter()
         for _ in range(number[name]):
             results[name] = call()
@@ -303,7 +310,7 @@ def _timed_round(calls, number, results):
     return seconds
 
 
-def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wait=10.0):
+def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wait=10.0, settle=0.0):
     """Time callables side by side: every round runs each of them in turn.
 
     Taking turns spreads the machine's slow phases over all callables, so their
@@ -326,6 +333,14 @@ def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wai
     max_wait : float
         Seconds spent on contended rounds after which their times are used
         (flagged ``contended``) rather than waiting longer for quiet rounds.
+    settle : float
+        When positive, each turn starts with a sleep of ``settle`` seconds and
+        one untimed call: the timed calls then run with the callable's own
+        thread pools awake and no other's spinning. Without it, OpenBLAS
+        workers left spinning by one callable (about 0.1 s after a call) take
+        the cores of the next one's threads, and a pool asleep since the last
+        turn takes 5-15 ms to wake on these VMs: a digits fit (10-40 ms)
+        measures either.
 
     Returns
     -------
@@ -337,7 +352,7 @@ def time_interleaved(calls, repeats, min_time=0.05, max_other_cores=0.5, max_wai
     quiet_rounds, wasted = 0, 0.0
     while quiet_rounds < repeats and wasted <= max_wait:
         monitor, start = CpuMonitor(), time.monotonic()
-        seconds = _timed_round(calls, number, results)
+        seconds = _timed_round(calls, number, results, settle)
         quiet = (monitor.other_cores() or 0.0) <= max_other_cores
         for name, value in seconds.items():
             best_any[name] = min(best_any[name], value)

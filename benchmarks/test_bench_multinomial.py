@@ -9,13 +9,12 @@ in quick, the issue's 1e6 x 100 in full, 2000 x 10 in smoke):
   threads, against the same sums in NumPy (two BLAS products and a stable
   softmax);
 - L-BFGS time to scikit-learn's optimum (relative objective gap
-  ``TARGET_GAP``): scipy's L-BFGS-B on
-  :class:`fastlr._datafits.Objective` over the ``Multinomial`` datafit against
-  ``LogisticRegression(C=1)`` (lbfgs, multinomial), with its default threads
-  and with one BLAS thread. fastlr's L-BFGS runs with one BLAS thread: scipy's
-  few vector operations per iteration gain nothing from more, and OpenBLAS
-  threads spinning against numba's made them up to 10x slower on a loaded
-  2-core machine (the same holds for scikit-learn, hence its second variant).
+  ``TARGET_GAP``): ``fastlr.LogisticRegression(C=1, tol=None)`` (lbfgs,
+  multinomial) against scikit-learn's ``LogisticRegression(C=1, tol=0)``, with
+  its default threads and with one BLAS thread. fastlr's L-BFGS runs with one
+  BLAS thread (OpenBLAS threads spinning against numba's made evaluations up
+  to 10x slower on a loaded 2-core machine; the same holds for scikit-learn,
+  hence its second variant).
 
 Run with pytest (``pytest benchmarks/test_bench_multinomial.py --benchmark-enable
 --tier=quick``), or print the ratios measured side by side in one run::
@@ -29,15 +28,14 @@ import functools
 
 import numpy as np
 import pytest
-import scipy.optimize
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
-from fastlr._datafits import Multinomial, Objective
+import fastlr
 from fastlr._multinomial import multinomial_gradient_sums
-from fastlr._threads import numba_threads, one_blas_thread
+from fastlr._threads import numba_threads
 
 from ._common import (
     TIERS,
@@ -52,8 +50,12 @@ from ._workloads import LBFGS_C, LBFGS_TIGHT_MAX_ITER, TARGET_GAP, quietly, smal
 N_CLASSES = 10
 GRADIENT_KERNELS = ("numpy", "fused-1t", "fused-2t", "fused-2t-noloss")
 LBFGS_LIBRARIES = ("fastlr", "sklearn", "sklearn-blas1")
-LBFGS_TARGET = 4.0
-EPS = np.finfo(float).eps  # the issue's figure: time to the optimum >= 4x faster than scikit-learn
+# Each library's turn starts after this many seconds and one untimed fit, so
+# that no library's timed fits run against another's spinning threads (right
+# after a scikit-learn fit, a digits fit of fastlr ran 2-8x slower) or wait
+# for its own pool to wake: see benchmarks._common.time_interleaved.
+SETTLE = 0.25
+LBFGS_TARGET = 4.0  # the issue's figure: time to the optimum >= 4x faster than scikit-learn
 
 
 # --------------------------------------------------------------------------
@@ -201,18 +203,8 @@ def objective_value(X, y, coef, intercept, chunk_rows=65_536):
 
 
 def _fastlr_lbfgs(X, y, max_iter):
-    datafit = Multinomial(X, y, np.empty(0, X.dtype), X.shape[0], N_CLASSES)
-    objective = Objective(datafit, alpha_of(X.shape[0]), True)
-    with one_blas_thread():  # as fastlr's lbfgs solver does
-        result = scipy.optimize.minimize(
-            objective.value_and_grad,
-            np.zeros(objective.n_params),
-            jac=True,
-            method="L-BFGS-B",
-            # scikit-learn's options with tol=0: max_iter sets the work.
-            options={"maxiter": max_iter, "gtol": 0.0, "ftol": 64 * EPS, "maxls": 50},
-        )
-    return objective.unpack(result.x), int(result.nit)
+    model = fastlr.LogisticRegression(C=LBFGS_C, max_iter=max_iter, tol=None).fit(X, y)
+    return (model.coef_, model.intercept_), int(model.n_iter_[0])
 
 
 @functools.cache
@@ -358,7 +350,7 @@ def gradient_report(tier, n, d):
     """Lines: one gradient evaluation by each kernel, and NumPy's time over each."""
     X, y = multiclass_data(n, d)
     calls = {kernel: gradient_call(kernel, X, y) for kernel in GRADIENT_KERNELS}
-    timings = time_interleaved(calls, tier.repeats)
+    timings = time_interleaved(calls, tier.repeats, settle=SETTLE)
     lines = [f"gradient (loss and gradient sums), n={n} d={d} K={N_CLASSES} float64"]
     lines += _timing_lines(timings)
     return lines + [_ratio_line(timings, "numpy", kernel) for kernel in GRADIENT_KERNELS[1:]]
@@ -373,7 +365,7 @@ def lbfgs_report(tier, n, d):
     calls = {lib: lbfgs_call(lib, X, y, k) for lib, (k, _) in plan.items() if k is not None}
     if "fastlr" not in calls:
         return lines
-    timings = time_interleaved(calls, tier.train_repeats, min_time=0.0)
+    timings = time_interleaved(calls, tier.train_repeats, min_time=0.0, settle=SETTLE)
     lines += _timing_lines(timings)
     others = [lib for lib in calls if lib != "fastlr"]
     return lines + [_ratio_line(timings, lib, "fastlr", LBFGS_TARGET) for lib in others]
