@@ -287,23 +287,26 @@ class Objective:
 
         The gradients are buffers reused across calls; copy them to keep them.
         """
-        dtype = self.datafit.dtype
         self._grad[...] = 0
         self._grad_intercept[...] = 0
-        cost = self.datafit.gradient_sums(
-            coef, intercept, with_loss, self._grad, self._grad_intercept
-        )
-        self._grad /= dtype.type(self.total_weight)
-        self._grad_intercept /= self.total_weight
+        value = self._add_gradient(coef, intercept, with_loss, self._grad, self._grad_intercept)
+        return value, self._grad, self._grad_intercept
+
+    def _add_gradient(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the objective's gradient into zeroed buffers; return its value."""
+        dtype = self.datafit.dtype
+        cost = self.datafit.gradient_sums(coef, intercept, with_loss, grad_coef, grad_intercept)
+        grad_coef /= dtype.type(self.total_weight)
+        grad_intercept /= self.total_weight
         value = cost / self.total_weight
         if self.alpha > 0:
-            self._grad += dtype.type(self.alpha) * coef
+            grad_coef += dtype.type(self.alpha) * coef
             value += 0.5 * self.alpha * float(np.vdot(coef, coef))
         if self.l1 > 0:
             value += self.l1 * float(np.abs(coef).sum())
         if not self.fit_intercept:
-            self._grad_intercept[...] = 0
-        return value, self._grad, self._grad_intercept
+            grad_intercept[...] = 0
+        return value
 
     @property
     def n_params(self):
@@ -349,11 +352,18 @@ class Objective:
         -------
         value : float
         """
-        value, grad, grad_intercept = self(*self.unpack(params))
-        split = grad.size
-        out[:split] = grad.reshape(-1)
-        out[split:] = grad_intercept
-        return value
+        coef, intercept = self.unpack(params)
+        if out.dtype != self.datafit.dtype:
+            value, grad, grad_intercept = self(coef, intercept)
+            out[: grad.size] = grad.reshape(-1)
+            out[grad.size :] = grad_intercept
+            return value
+        # float64 data: the kernels add straight into views of ``out``.
+        out[:] = 0
+        split = coef.size
+        return self._add_gradient(
+            coef, intercept, True, out[:split].reshape(coef.shape), out[split:]
+        )
 
     def prox(self, coef, step):
         """Proximal step of the L1 term: soft-threshold ``coef`` by ``step * l1``."""
