@@ -42,6 +42,7 @@ CURVATURE = 0.9
 #: hundred ulps: the rounding of a loss summed over many samples).
 APPROX_ARMIJO = 0.1
 ROUNDOFF = 1e-13
+EPS = float(np.finfo(np.float64).eps)
 #: Growth of the step while the line search has no upper bracket.
 EXTRAPOLATION = 4.0
 #: An interpolated step keeps this fraction of the bracket from its ends.
@@ -142,7 +143,8 @@ def start(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     Returns a status: ``EVALUATE`` with the first trial point in ``x``, or
     ``CONVERGED_GRADIENT``/``MAX_ITER`` with ``x`` unchanged.
     """
-    counts[:] = 0
+    for i in range(counts.shape[0]):
+        counts[i] = 0
     scalars[F0] = f
     if not np.isfinite(f):
         return SEARCH_FAILED
@@ -260,7 +262,7 @@ def _store_pair(x, g, pairs, vectors, coefficients, scalars, counts):
         y[i] = g[i] - g0[i]
         sy += s[i] * y[i]
         yy += y[i] * y[i]
-    if sy > np.finfo(np.float64).eps * yy:
+    if sy > EPS * yy:
         coefficients[0, slot] = 1.0 / sy
         scalars[GAMMA] = sy / yy
         counts[NEWEST] = slot
@@ -274,8 +276,8 @@ def _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts):
     Returns ``EVALUATE``, or ``CONVERGED_GRADIENT`` for a zero gradient.
     """
     direction, x0, g0 = vectors[0], vectors[1], vectors[2]
-    x0[:] = x
-    g0[:] = g
+    _copy(x, x0)
+    _copy(g, g0)
     scalars[F0] = f
     _two_loop(g, pairs, coefficients, scalars[GAMMA], counts, direction)
     slope = _dot(g, direction)
@@ -310,22 +312,29 @@ def _two_loop(g, pairs, coefficients, gamma, counts, direction):
     if n_pairs == 0:
         return
     for age in range(n_pairs):
-        slot = (newest - age) % memory
+        slot = _slot(newest, age, memory)
         alpha[slot] = rho[slot] * _dot(pairs[0, slot], direction)
         _axpy(-alpha[slot], pairs[1, slot], direction)
     for i in range(g.shape[0]):
         direction[i] *= gamma
     for age in range(n_pairs - 1, -1, -1):
-        slot = (newest - age) % memory
+        slot = _slot(newest, age, memory)
         beta = rho[slot] * _dot(pairs[1, slot], direction)
         _axpy(alpha[slot] - beta, pairs[0, slot], direction)
 
 
 @kernel
+def _slot(newest, age, memory):
+    """Where the pair ``age`` iterations older than the newest is stored."""
+    slot = newest - age
+    return slot + memory if slot < 0 else slot
+
+
+@kernel
 def _search_failed(x, g, pairs, vectors, coefficients, scalars, counts):
     """Return to the last iterate; retry along the steepest descent once, else give up."""
-    x[:] = vectors[1]
-    g[:] = vectors[2]
+    _copy(vectors[1], x)
+    _copy(vectors[2], g)
     if counts[FAILED_ONCE] or counts[N_PAIRS] == 0:
         return SEARCH_FAILED
     counts[FAILED_ONCE] = 1
@@ -340,6 +349,13 @@ def _set_trial(x, step, vectors, scalars):
     scalars[STEP] = step
     for i in range(x.shape[0]):
         x[i] = x0[i] + step * direction[i]
+
+
+@kernel
+def _copy(source, target):
+    """``target[:] = source``, as a loop: the slice assignment costs seconds of compile time."""
+    for i in range(source.shape[0]):
+        target[i] = source[i]
 
 
 @kernel

@@ -9,6 +9,8 @@ on a gradient of 1e-10, so their objectives agree to about ``1e-10^2 /
 curvature`` relative: 1e-12 is asserted.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -26,9 +28,10 @@ def evaluator(fun, grad):
 
 
 def quadratic(n, condition, seed=0):
-    """``(evaluate, x_star)`` of ``0.5 (x - x*)'A(x - x*)``, A's eigenvalues from 1 to ``condition``.
+    """``(evaluate, x_star)`` of ``0.5 (x - x*)'A(x - x*)``.
 
-    Its minimum is 0, so the objective resolves decreases down to the tolerances.
+    A's eigenvalues run from 1 to ``condition``. The minimum is 0, so the
+    objective resolves decreases down to the tolerances.
     """
     rng = np.random.default_rng(seed)
     q, _ = np.linalg.qr(rng.standard_normal((n, n)))
@@ -92,7 +95,7 @@ def test_max_iter_stops_at_the_accepted_iterate_and_calls_back_each_iteration():
     assert result.n_iter == 4 and len(seen) == 4
     # The result is the last accepted iterate, not a trial point of a new search.
     assert result.fun == seen[-1] == evaluate(result.x, np.empty(10))
-    assert all(later < earlier for earlier, later in zip(seen, seen[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(seen))
 
 
 def test_zero_max_iter_returns_the_start():
