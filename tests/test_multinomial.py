@@ -288,6 +288,20 @@ def test_objective_without_intercept_reports_a_zero_intercept_gradient():
     assert value == pytest.approx(reference_objective(X, y, [], coef, intercept, objective.alpha))
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_flat_evaluation_equals_the_objective_with_both_penalties(fit_intercept):
+    """``value_and_grad_into`` (float64: sums into the flat buffer) against ``__call__``."""
+    X, y, sw, coef, intercept = make_problem(n=300, d=5, n_classes=4)
+    datafit = make_objective(X, y, sw, 4).datafit
+    objective = Objective(datafit, alpha=0.03, fit_intercept=fit_intercept, l1=0.02)
+    params = np.concatenate([coef.ravel(), intercept])
+    out = np.full(objective.n_params, np.nan)
+    value = objective.value_and_grad_into(params, out)
+    expected_value, grad, grad_b = objective(coef, intercept)
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    assert_close(out, np.concatenate([grad.ravel(), grad_b]), 1e-14)
+
+
 def test_unpack_splits_flat_parameters_into_coef_and_intercept():
     X, y, sw, *_ = make_problem(n=10, d=3, n_classes=4, dtype=np.float32)
     objective = make_objective(X, y, sw, 4)
