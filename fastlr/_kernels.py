@@ -64,6 +64,10 @@ EXP_ARG_MAX = 708.0
 # the same 1.5x on a 1e6 x 100 SGD epoch; the work of a row hides one miss).
 PREFETCH_ROWS = 4
 
+# Per-example epochs sum their losses this many examples at a time: the
+# log1p then runs vectorized, off the chain from one update to the next.
+LOSS_BATCH = 64
+
 # A mini-batch's gradient is split in parts of at least this many rows, at
 # most this many parts. Measured at 1e6 x 100 float64 on 2 threads: batch 256
 # in 4 parts ran 1.15x faster than in 2 (load balance), and the split epochs
@@ -193,6 +197,38 @@ def residual_and_loss(z, i, y, sw, one, with_loss):
     if sw.shape[0] > 0:
         return residual * sw[i], loss * sw[i]
     return residual, loss
+
+
+@kernel
+def residual_queueing_loss(z, i, y, sw, pending, count):
+    """Sample ``i``'s weighted residual; its loss goes to column ``count`` of ``pending``.
+
+    The per-example epochs' residual: one scalar ``exp``, and the loss's
+    ``log1p`` left to :func:`pending_loss_sum`, which takes a batch of them
+    vectorized. Measured on shuffled epochs: 1.06-1.10x at 1e6 x 100 float64
+    (with the step's division taken off the score's chain), 1.09x on CSR rows
+    of 50 non-zeros. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``, the
+    weighted rest of the loss, the weight, and room for the ``log1p``.
+    """
+    one = y.dtype.type(1)
+    e = np.exp(-abs(z))
+    inv = one / (one + e)
+    residual = (inv if z >= 0 else e * inv) - y[i]
+    weight = sw[i] if sw.shape[0] > 0 else one
+    pending[0, count] = e
+    pending[1, count] = weight * (max(z, 0.0) - y[i] * z)
+    pending[2, count] = weight
+    return residual * weight
+
+
+@kernel
+def pending_loss_sum(pending, count):
+    """Sum of the ``count`` losses queued by :func:`residual_queueing_loss`."""
+    log1p_unit(pending[0], count, pending[3])
+    total = 0.0
+    for k in range(count):
+        total += pending[2, k] * pending[3, k] + pending[1, k]
+    return total
 
 
 @kernel
@@ -747,6 +783,8 @@ def sgd_epoch(
     wscale = 1.0
     b = intercept[0]
     sum_loss = 0.0
+    pending = np.empty((4, LOSS_BATCH))
+    queued = 0
     n = order.shape[0]
     for k in range(n):
         if k + PREFETCH_ROWS < n:
@@ -756,8 +794,11 @@ def sgd_epoch(
         for j in range(d):
             z += coef[j] * X[i, j]
         z = X.dtype.type(wscale) * z + b
-        dz, loss = residual_and_loss(z, i, y, sw, one, True)
-        sum_loss += loss
+        dz = residual_queueing_loss(z, i, y, sw, pending, queued)
+        queued += 1
+        if queued == LOSS_BATCH:
+            sum_loss += pending_loss_sum(pending, queued)
+            queued = 0
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
             # _shrink written out: as a call in this per-example loop, 5% slower.
@@ -765,7 +806,9 @@ def sgd_epoch(
             if wscale < 1e-9:
                 _rescale(coef, wscale)
                 wscale = 1.0
-        step = X.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
+        # eta / wscale first: it does not wait for the score, so the division
+        # stays off the chain from this example's score to its update.
+        step = X.dtype.type(dz * (eta / wscale)) if wscale > 0.0 else one - one
         for j in range(d):
             coef[j] -= step * X[i, j]
         if l1 > 0.0:
@@ -781,6 +824,7 @@ def sgd_epoch(
                 avg_coef[j] += mu * (scale * coef[j] - avg_coef[j])
             avg_intercept[0] += mu * (b - avg_intercept[0])
         t += 1.0
+    sum_loss += pending_loss_sum(pending, queued)
     _rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t

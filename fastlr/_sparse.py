@@ -33,6 +33,7 @@ from numba import prange
 
 from ._jit import kernel
 from ._kernels import (
+    LOSS_BATCH,
     _rescale,
     _shrink,
     _truncate,
@@ -40,7 +41,9 @@ from ._kernels import (
     batch_weight,
     learning_rate,
     n_chunks_for,
+    pending_loss_sum,
     residual_and_loss,
+    residual_queueing_loss,
     soft_threshold,
 )
 
@@ -325,6 +328,8 @@ def csr_sgd_epoch(
     wscale = 1.0
     b = intercept[0]
     sum_loss = 0.0
+    pending = np.empty((4, LOSS_BATCH))
+    queued = 0
     averaging = average_start > 0.0
     lazy = np.array([0.0, 1.0])  # (a, b): the average is (avg_coef + a coef) / b
     for k in range(order.shape[0]):
@@ -334,12 +339,15 @@ def csr_sgd_epoch(
             _truncate_row(indices, lo, hi, coef, wscale, l1_state, avg_coef, lazy[0])
         z = _row_dot(data, indices, lo, hi, coef, one - one)
         z = data.dtype.type(wscale) * z + b
-        dz, loss = residual_and_loss(z, i, y, sw, one, True)
-        sum_loss += loss
+        dz = residual_queueing_loss(z, i, y, sw, pending, queued)
+        queued += 1
+        if queued == LOSS_BATCH:
+            sum_loss += pending_loss_sum(pending, queued)
+            queued = 0
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
             wscale = _shrink_kept(coef, wscale, 1.0 - eta * alpha, averaging, avg_coef, lazy)
-        step = data.dtype.type(eta * dz / wscale) if wscale > 0.0 else one - one
+        step = data.dtype.type(dz * (eta / wscale)) if wscale > 0.0 else one - one
         _row_axpy(data, indices, lo, hi, -step, coef)
         if lazy[0] != 0.0:
             _row_axpy(data, indices, lo, hi, data.dtype.type(lazy[0] * step), avg_coef)
@@ -358,6 +366,7 @@ def csr_sgd_epoch(
             _truncate_kept(coef, j, wscale, l1_state, avg_coef, lazy[0])
     if averaging:
         _fold_average(coef, avg_coef, lazy)
+    sum_loss += pending_loss_sum(pending, queued)
     _rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
