@@ -238,19 +238,23 @@ def test_sgd_epoch_loss_is_the_sum_of_each_examples_loss_before_its_update(dtype
     assert sum_loss == pytest.approx(expected, rel=1e-12 if dtype == np.float64 else 1e-5)
 
 
-def test_minibatch_epoch_with_one_batch_is_one_gradient_step():
-    X, y, coef, b = make_problem(n=80, d=5)
+@pytest.mark.parametrize(("n", "d"), [(80, 5), (200, 600)])
+def test_minibatch_epoch_with_one_batch_is_one_gradient_step(n, d):
+    """(200, 600): three parts of shuffled rows, each summed over several blocks."""
+    X, y, coef, b = make_problem(n=n, d=d)
     alpha, eta = 0.01, 0.3
     rg, rg0, _ = reference.numpy_gradient(X, y, coef, b)
     coef_k, b_k = coef.copy(), np.array([b])
-    order = np.arange(80, dtype=np.int64)
+    order = np.random.default_rng(1).permutation(n).astype(np.int64)
     rate = np.array([eta, 0.5, 1.0])
+    if d == 600:  # the case's point: each part spans several blocks
+        assert n // _kernels.batch_parts(n) > _kernels.block_rows(n, d, 8, True)
     _kernels.minibatch_epoch(
         X,
         y,
         np.empty(0),
         order,
-        80,
+        n,
         coef_k,
         b_k,
         True,
