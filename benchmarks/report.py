@@ -21,7 +21,9 @@ the number of features, with the one-pass read bandwidth) and
 Every ratio compares times measured side by side in this run (the callables
 take turns, the best of several repeats counts), so it holds on a shared,
 noisy machine where absolute times do not. Each target row says PASS or MISS;
-"info" rows have no target.
+"info" rows have no target. A share of read bandwidth says "unsure" when the
+2-thread read of X ran less than ``MIN_READ_SCALING`` times faster than the
+1-thread one: other tenants of the host then held the memory bandwidth.
 """
 
 import argparse
@@ -68,6 +70,10 @@ EXTRA_EPOCHS = 4  # per-epoch time = (fit of 1 + EXTRA_EPOCHS epochs - fit of 1)
 # sgd's is compared with SGDClassifier's as the mean over this many shuffles.
 LOSS_SEEDS = 5
 MEMORY_TARGET_PCT = 10.0  # "no copy of X": a copy would add 100 %
+# Two threads read X about 1.8x faster than one on an unshared memory system.
+# Below this, other tenants held the memory bandwidth while the baseline was
+# measured, and a share of "bandwidth" against it says nothing.
+MIN_READ_SCALING = 1.5
 
 
 def log(message):
@@ -310,15 +316,7 @@ def gradient_rows(tier, grid):
         t = point["times"]
         setting = f"n={point['n']}, d={dim}, {dtype}"
         minimum = 80.0 if dim >= 64 else 50.0
-        rows.append(
-            target_row(
-                "fused % of read bandwidth, 2 threads",
-                setting,
-                100 * t["read-2t"] / t["fused-2t"],
-                at_least=minimum,
-                unit="%",
-            )
-        )
+        rows.append(_bandwidth_row(setting, t, minimum))
         rows.append(
             target_row(
                 "fused % of read bandwidth, 1 thread",
@@ -667,6 +665,25 @@ def _scaling_plot(plt, out, scaling):
     fig.savefig(out / "scaling.png", dpi=120)
     plt.close(fig)
     return "scaling.png"
+
+
+def _bandwidth_row(setting, times, minimum):
+    """The 2-thread share of read bandwidth; "unsure" when the 2-thread read did not scale."""
+    read_scaling = times["read-1t"] / times["read-2t"]
+    row = target_row(
+        "fused % of read bandwidth, 2 threads",
+        setting,
+        100 * times["read-2t"] / times["fused-2t"],
+        at_least=minimum,
+        unit="%",
+    )
+    if read_scaling < MIN_READ_SCALING:
+        row.setting += (
+            f"; the 2-thread read ran only {read_scaling:.2f}x the 1-thread one "
+            "(memory bandwidth shared with other tenants)"
+        )
+        row.status = "unsure"
+    return row
 
 
 def run_measurements(tier, max_wait):

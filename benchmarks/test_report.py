@@ -1,0 +1,42 @@
+"""The report command: its smoke run, and the rows it derives from the timings."""
+
+import importlib.util
+
+import pytest
+
+from . import report
+
+STATUSES = {"PASS", "MISS", "info", "unsure"}
+
+
+def bandwidth_times(read_1t, read_2t, fused_2t=0.025):
+    return {"read-1t": read_1t, "read-2t": read_2t, "fused-2t": fused_2t}
+
+
+def test_bandwidth_share_is_read_time_over_gradient_time():
+    row = report._bandwidth_row("n=1, d=100", bandwidth_times(0.022, 0.012), 80.0)
+    assert (row.value, row.status, row.setting) == ("48 %", "MISS", "n=1, d=100")
+    row = report._bandwidth_row("n=1, d=100", bandwidth_times(0.022, 0.012, 0.014), 80.0)
+    assert (row.value, row.status) == ("86 %", "PASS")
+
+
+def test_bandwidth_share_is_unsure_when_two_threads_read_no_faster_than_one():
+    """Another tenant held the memory: 86 % of that baseline is no PASS."""
+    row = report._bandwidth_row("n=1, d=100", bandwidth_times(0.022, 0.0215), 80.0)
+    assert (row.value, row.status) == ("86 %", "unsure")
+    assert "ran only 1.02x the 1-thread one" in row.setting
+
+
+def test_smoke_report_writes_a_table_with_every_target(tmp_path, capsys):
+    report.main(["--tier", "smoke", "--out", str(tmp_path), "--max-wait", "0"])
+    text = (tmp_path / "report.md").read_text()
+    table = text.split("## Targets (2 threads unless stated)")[1].split("\n## ")[0]
+    rows = [line.split(" | ") for line in table.strip().splitlines()[2:]]
+    assert len(rows) >= 30
+    assert {row[-1].rstrip(" |") for row in rows} <= STATUSES
+    for metric in ("read bandwidth", "SGDClassifier", "sklearn lbfgs", "cold import"):
+        assert any(metric in row[0] for row in rows), metric
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("matplotlib is not installed: no plots to check")
+    assert (tmp_path / "throughput.png").stat().st_size > 0
+    assert (tmp_path / "scaling.png").stat().st_size > 0
