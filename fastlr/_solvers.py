@@ -5,10 +5,13 @@ penalty) and a :class:`SolverOptions`. Python runs once per epoch (or per
 L-BFGS iteration); every pass over the samples is compiled.
 """
 
+import contextlib
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -18,6 +21,11 @@ from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
 
 SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
+# A per-example epoch runs on one core, and the kernels release the GIL: from
+# this many rows on, when numba may use two threads or more, the next epoch's
+# order is shuffled on a second thread meanwhile. At 1e6 x 100 float64 the
+# shuffle takes 11 ms of a 155 ms epoch; a 5-epoch fit ran 1.05x faster.
+BACKGROUND_SHUFFLE_ROWS = 1 << 16
 SCHEDULES = {
     "constant": _kernels.CONSTANT,
     "invscaling": _kernels.INVSCALING,
@@ -234,10 +242,24 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         state.l1_state = np.zeros(coef.size + 1)
     if state.rng is None:
         state.rng = check_random_state(options.random_state)
+    history = _History(solver, options, datafit.n_samples)
+    ahead = (
+        solver == "sgd"
+        and datafit.n_samples >= BACKGROUND_SHUFFLE_ROWS
+        and numba.get_num_threads() > 1
+    )
+    orders = _epoch_orders(datafit.n_samples, state.rng if options.shuffle else None, ahead)
+    with contextlib.closing(orders):
+        return _stochastic_epochs(
+            objective, solver, options, coef, intercept, state, history, orders
+        )
+
+
+def _stochastic_epochs(objective, solver, options, coef, intercept, state, history, orders):
+    """The epochs of :func:`_stochastic`, each over the next order of ``orders``."""
+    datafit = objective.datafit
     schedule, state.eta0 = _schedule(options, objective, solver, state.eta0)
     rate = np.array([state.eta0, options.power_t, _optimal_t0(objective.strength)])
-    history = _History(solver, options, datafit.n_samples)
-    order = np.arange(datafit.n_samples, dtype=np.int64)
     # "auto" mini-batch steps start at 1/L(B) and halve when the mean loss of
     # the last 2 n_iter_no_change epochs is no lower than that of the window
     # before: small batches' noise stalls a constant step above the optimum,
@@ -249,9 +271,7 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         schedule, rate,
     )  # fmt: skip
     averaging = _averaging(options, solver, state, coef, intercept)
-    for epoch in range(1, options.max_iter + 1):
-        if options.shuffle:
-            state.rng.shuffle(order)
+    for epoch, order in zip(range(1, options.max_iter + 1), orders, strict=False):
         if solver == "sgd":
             sum_loss, state.t = datafit.sgd_epoch(order, *common, state.t, *averaging)
         else:
@@ -271,6 +291,54 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
             return _stochastic_result(history, coef, intercept, epoch, state, options)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
     return _stochastic_result(history, coef, intercept, options.max_iter, state, options)
+
+
+def _epoch_orders(n_samples, rng, ahead):
+    """Generate each epoch's row order: the one before, shuffled by ``rng``.
+
+    Parameters
+    ----------
+    n_samples : int
+    rng : numpy.random.RandomState or None
+        None: every epoch takes the rows in order.
+    ahead : bool
+        Shuffle the next order on a second thread while the caller runs the
+        epoch. The orders, and the generator's state after the last order
+        taken, are the same as without: a shuffle made ahead for an epoch that
+        never came is undone when the generator is closed.
+
+    Yields
+    ------
+    order : ndarray of shape (n_samples,)
+        int64 row indices; read-only to the caller until it asks for the next.
+    """
+    order = np.arange(n_samples, dtype=np.int64)
+    if rng is None:
+        while True:
+            yield order
+    rng.shuffle(order)
+    if not ahead:
+        while True:
+            yield order
+            rng.shuffle(order)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        while True:
+            before = rng.get_state()
+            upcoming = pool.submit(_shuffled_copy, rng, order)
+            try:
+                yield order
+            except GeneratorExit:
+                upcoming.result()
+                rng.set_state(before)
+                raise
+            order = upcoming.result()
+
+
+def _shuffled_copy(rng, order):
+    """A copy of ``order`` shuffled by ``rng``."""
+    upcoming = order.copy()
+    rng.shuffle(upcoming)
+    return upcoming
 
 
 def _averaging(options, solver, state, coef, intercept):
