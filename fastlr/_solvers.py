@@ -241,7 +241,7 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
     if state.l1_state is None:
         state.l1_state = np.zeros(coef.size + 1)
     if state.rng is None:
-        state.rng = check_random_state(options.random_state)
+        state.rng = _private_random_state(options.random_state)
     history = _History(solver, options, datafit.n_samples)
     ahead = (
         solver == "sgd"
@@ -291,6 +291,20 @@ def _stochastic_epochs(objective, solver, options, coef, intercept, state, histo
             return _stochastic_result(history, coef, intercept, epoch, state, options)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
     return _stochastic_result(history, coef, intercept, options.max_iter, state, options)
+
+
+def _private_random_state(random_state):
+    """``check_random_state(random_state)``, except that None gives a private generator.
+
+    As scikit-learn's SGD does, None seeds a new generator from numpy's global
+    one instead of drawing from it all along: :func:`_epoch_orders` may undo a
+    shuffle made ahead, which on the global generator would also rewind what
+    other threads drew from it meanwhile.
+    """
+    rng = check_random_state(random_state)
+    if random_state is None:
+        return np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
+    return rng
 
 
 def _epoch_orders(n_samples, rng, ahead):

@@ -70,3 +70,25 @@ def test_sgd_shuffled_ahead_gives_the_model_of_shuffling_in_place(monkeypatch, c
     ahead, in_place = train(2), train(1)
     np.testing.assert_array_equal(ahead.coef_, in_place.coef_)
     np.testing.assert_array_equal(ahead.intercept_, in_place.intercept_)
+
+
+def test_random_state_none_draws_one_seed_from_numpys_global_generator(monkeypatch):
+    """Shuffled ahead, a fit with random_state=None neither rewinds numpy's global
+    generator nor draws from it past one seed: seeding it reproduces the model."""
+    monkeypatch.setattr(_solvers, "BACKGROUND_SHUFFLE_ROWS", 1)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    # The legacy global generator is what random_state=None means.
+    global_rng = np.random.mtrand._rand
+
+    def fit_after_seeding():
+        global_rng.seed(5)
+        model = fastlr.LogisticRegression(solver="sgd", max_iter=4, tol=None, n_jobs=2)
+        return model.fit(X, y).coef_, global_rng.random_sample()
+
+    (coef_a, after_a), (coef_b, after_b) = fit_after_seeding(), fit_after_seeding()
+    np.testing.assert_array_equal(coef_a, coef_b)
+    global_rng.seed(5)
+    global_rng.randint(np.iinfo(np.int32).max)
+    assert after_a == after_b == global_rng.random_sample()
