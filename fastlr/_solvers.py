@@ -245,6 +245,7 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
     history = _History(solver, options, datafit.n_samples)
     ahead = (
         solver == "sgd"
+        and options.max_iter > 1  # partial_fit's single epoch has no next one
         and datafit.n_samples >= BACKGROUND_SHUFFLE_ROWS
         and numba.get_num_threads() > 1
     )
