@@ -211,8 +211,10 @@ def residual_queueing_loss(z, i, y, sw, pending, count):
     ``log1p`` left to :func:`pending_loss_sum`, which takes a batch of them
     vectorized. Measured on shuffled epochs: 1.06-1.10x at 1e6 x 100 float64
     (with the step's division taken off the score's chain), 1.09x on CSR rows
-    of 50 non-zeros. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``, the
-    weighted rest of the loss, the weight, and room for the ``log1p``.
+    of 50 non-zeros. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``,
+    the weighted rest of the loss, the weight, and room for the ``log1p``.
+    The caller counts the queue and sums it when full: with that inside this
+    helper, the dense epoch ran 1.08x slower.
     """
     one = y.dtype.type(1)
     e = np.exp(-abs(z))
