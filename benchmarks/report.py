@@ -358,6 +358,25 @@ def gradient_rows(tier, grid):
     return rows
 
 
+def _bandwidth_row(setting, times, minimum):
+    """The 2-thread share of read bandwidth; "unsure" when the 2-thread read did not scale."""
+    read_scaling = times["read-1t"] / times["read-2t"]
+    row = target_row(
+        "fused % of read bandwidth, 2 threads",
+        setting,
+        100 * times["read-2t"] / times["fused-2t"],
+        at_least=minimum,
+        unit="%",
+    )
+    if read_scaling < MIN_READ_SCALING:
+        row.setting += (
+            f"; the 2-thread read ran only {read_scaling:.2f}x the 1-thread one "
+            "(memory bandwidth shared with other tenants)"
+        )
+        row.status = "unsure"
+    return row
+
+
 def loop_rows(tier, loop):
     """Compiled loop against the plain-Python loop."""
     setting = f"n={tier.loop_n}, d={LOOP_D}, float64"
@@ -665,25 +684,6 @@ def _scaling_plot(plt, out, scaling):
     fig.savefig(out / "scaling.png", dpi=120)
     plt.close(fig)
     return "scaling.png"
-
-
-def _bandwidth_row(setting, times, minimum):
-    """The 2-thread share of read bandwidth; "unsure" when the 2-thread read did not scale."""
-    read_scaling = times["read-1t"] / times["read-2t"]
-    row = target_row(
-        "fused % of read bandwidth, 2 threads",
-        setting,
-        100 * times["read-2t"] / times["fused-2t"],
-        at_least=minimum,
-        unit="%",
-    )
-    if read_scaling < MIN_READ_SCALING:
-        row.setting += (
-            f"; the 2-thread read ran only {read_scaling:.2f}x the 1-thread one "
-            "(memory bandwidth shared with other tenants)"
-        )
-        row.status = "unsure"
-    return row
 
 
 def run_measurements(tier, max_wait):
