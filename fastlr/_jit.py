@@ -25,7 +25,10 @@ FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 
 def package_stamp(directory=PACKAGE_DIR):
-    """Hash of the names and contents of every ``.py`` file in ``directory``.
+    """Hash of the relative paths and contents of every ``.py`` file under ``directory``.
+
+    Subpackages count: a kernel in ``fastlr/kernels/`` is stamped by the same
+    hash as one in ``fastlr/``.
 
     Parameters
     ----------
@@ -35,9 +38,10 @@ def package_stamp(directory=PACKAGE_DIR):
     -------
     stamp : str
     """
+    directory = Path(directory)
     digest = hashlib.sha256()
-    for path in sorted(Path(directory).glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(directory.rglob("*.py")):
+        digest.update(path.relative_to(directory).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -68,7 +72,7 @@ _WRITABLE_PATHS = set()
 
 @functools.cache
 def _in_package(py_file):
-    return Path(py_file).resolve().parent == PACKAGE_DIR
+    return Path(py_file).resolve().is_relative_to(PACKAGE_DIR)
 
 
 @functools.cache

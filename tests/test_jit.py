@@ -40,3 +40,17 @@ def test_functions_outside_the_package_keep_numbas_own_stamp(tmp_path):
     spec.loader.exec_module(module)
     assert module.twice(np.float64(2.0)) == 4.0
     assert not isinstance(module.twice._cache._impl.locator, _jit._PackageStamp)
+
+
+def test_package_stamp_covers_subpackages(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.py").write_text("y = 2\n")
+    before = _jit.package_stamp(tmp_path)
+    (tmp_path / "sub" / "b.py").write_text("y = 3\n")
+    assert _jit.package_stamp(tmp_path) != before
+
+
+def test_subpackage_files_count_as_the_package():
+    assert _jit._in_package(str(_jit.PACKAGE_DIR / "kernels" / "anything.py"))
+    assert not _jit._in_package(str(_jit.PACKAGE_DIR.parent / "elsewhere.py"))
