@@ -22,9 +22,10 @@ from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.linear_model import SGDClassifier
 
 import fastlr
-from fastlr import _kernels, reference
+from fastlr import reference
 from fastlr._gradient import gradient_sums
 from fastlr._threads import numba_threads
+from fastlr.kernels import reduction
 
 from ._common import DTYPES, EPOCH_METHODS, FIT_SOLVERS, GRID_KERNELS, cached_data, generate_data
 
@@ -85,11 +86,11 @@ def _compiled(method, with_loss=True):
 
 
 def _read(X, *_):
-    return _kernels.read_sum(X)
+    return reduction.array_sum(X)
 
 
 def _read_parallel(X, *_):
-    return _kernels.read_sum_parallel(X, _kernels.n_chunks_for(X.shape[0]))
+    return reduction.parallel_array_sum(X, reduction.n_chunks_for(X.shape[0]))
 
 
 # name: (function of the gradient_inputs, numba threads or None to leave them)

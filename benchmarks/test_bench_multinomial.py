@@ -5,7 +5,7 @@ a synthetic problem of the tier's training shape with 10 classes (100 000 x 100
 in quick, the issue's 1e6 x 100 in full, 2000 x 10 in smoke):
 
 - one evaluation of the loss and gradient sums by
-  :func:`fastlr._multinomial.multinomial_gradient_sums` with 1 and 2 numba
+  :func:`fastlr.multinomial_dense.gradient_sums` with 1 and 2 numba
   threads, against the same sums in NumPy (two BLAS products and a stable
   softmax);
 - L-BFGS time to scikit-learn's optimum (relative objective gap
@@ -34,8 +34,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
 import fastlr
-from fastlr._multinomial import multinomial_gradient_sums
 from fastlr._threads import numba_threads
+from fastlr.kernels import multinomial_dense
 
 from ._common import (
     TIERS,
@@ -144,10 +144,10 @@ def numpy_gradient(X, y, coef, intercept):
 
 
 def fused_gradient(X, y, coef, intercept, with_loss=True):
-    """``multinomial_gradient_sums`` into fresh buffers."""
+    """``multinomial_dense.gradient_sums`` into fresh buffers."""
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
     sw = np.empty(0, X.dtype)
-    loss = multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
+    loss = multinomial_dense.gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
     return grad, grad_b, loss
 
 

@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from fastlr import _sparse, _validation
+from fastlr import _validation
 from fastlr._threads import numba_threads
+from fastlr.kernels import binary_csr
 
 from ._common import (
     DTYPES,
@@ -87,9 +88,11 @@ def sparse_calls(X, y, kernels=tuple(SPARSE_KERNELS)):
     def fastlr_call(n_threads, with_loss):
         def call():
             with numba_threads(n_threads):
-                return _sparse.csr_gradient_sums(
-                    *arrays, y, sw, coef, dtype.type(0.1), with_loss=with_loss
+                out, grad_b = np.zeros(d, dtype), np.zeros(1, dtype)
+                loss = binary_csr.gradient_sums(
+                    arrays, y, sw, coef, np.array([0.1], dtype), with_loss, out, grad_b
                 )
+                return out, grad_b, loss
 
         return call
 
@@ -108,8 +111,11 @@ def warm_sparse_jit():
         coef = np.zeros(16, X.dtype)
         for n_chunks in (1, 2):
             out = np.zeros(16, X.dtype)
-            _sparse.csr_fused_gradient(*arrays, y, sw, coef, X.dtype.type(0), True, n_chunks, out)
-        _sparse.csr_gradient_sums(*arrays, y, sw, coef, X.dtype.type(0), method="loop")
+            binary_csr.csr_fused_gradient(
+                *arrays[:3], y, sw, coef, X.dtype.type(0), True, n_chunks, out
+            )
+        grad_b = np.zeros(1, X.dtype)
+        binary_csr.gradient_sums(arrays, y, sw, coef, np.zeros(1, X.dtype), True, out, grad_b)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -123,7 +129,7 @@ def test_sparse_gradient(benchmark, tier, dtype, kernel):
     n, d, nnz_per_row = SPARSE_SHAPES[tier.name]
     X, y = cached_sparse(n, d, nnz_per_row, dtype)
     benchmark.group = f"sparse-gradient|n={n}|d={d}|nnz/row={nnz_per_row}|{dtype}"
-    benchmark.extra_info.update(nnz=X.nnz, n_chunks=_sparse.csr_n_chunks(n, d))
+    benchmark.extra_info.update(nnz=X.nnz, n_chunks=binary_csr.csr_n_chunks(n, d))
     benchmark(sparse_calls(X, y, (kernel,))[kernel])
 
 
@@ -136,7 +142,7 @@ def main(argv=None):
     timings = time_interleaved(sparse_calls(X, y), TIERS[args.tier].repeats)
     print("\n".join(environment_lines()))
     print(f"CSR gradient, {n} x {d}, {nnz_per_row} non-zeros per row, {args.dtype}, ", end="")
-    print(f"{_sparse.csr_n_chunks(n, d)} chunks")
+    print(f"{binary_csr.csr_n_chunks(n, d)} chunks")
     print_speedups(timings, "scipy")
 
 

@@ -3,7 +3,7 @@
 Sizes per tier (rows x features x non-zeros per row): full 1e6 x 1e4 x 50,
 quick 1e5 x 1e4 x 50, smoke 2000 x 1000 x 20. Full has 1e4 features, not the
 binary benchmark's 1e5: with 10 classes the chunks' dense (K, d) partials
-would reach the cap of :func:`fastlr._sparse_multinomial.csr_multinomial_n_chunks`
+would reach the cap of :func:`fastlr.multinomial_csr.csr_multinomial_n_chunks`
 at one chunk, leaving nothing to run in parallel.
 
 ``scipy`` times the two sparse products only, with a fixed residual matrix
@@ -25,13 +25,13 @@ import functools
 import numpy as np
 import pytest
 
-from fastlr._sparse_multinomial import (
-    csr_multinomial_fused_gradient,
-    csr_multinomial_gradient_sums,
-    csr_multinomial_n_chunks,
-)
 from fastlr._threads import numba_threads
 from fastlr._validation import csr_arrays
+from fastlr.kernels import multinomial_csr
+from fastlr.kernels.multinomial_csr import (
+    csr_multinomial_fused_gradient,
+    csr_multinomial_n_chunks,
+)
 
 from ._common import (
     DTYPES,
@@ -90,8 +90,8 @@ def gradient_calls(X, y, kernels=tuple(KERNELS)):
         def call():
             grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
             with numba_threads(n_threads):
-                return csr_multinomial_gradient_sums(
-                    *arrays, y, sw, coef, intercept, with_loss, grad, grad_b
+                return multinomial_csr.gradient_sums(
+                    arrays, y, sw, coef, intercept, with_loss, grad, grad_b
                 )
 
         return call
@@ -111,7 +111,7 @@ def warm_jit():
         coef, intercept = np.zeros((N_CLASSES, 16), X.dtype), np.zeros(N_CLASSES, X.dtype)
         buffers = (np.zeros_like(coef), np.zeros_like(intercept))
         csr_multinomial_fused_gradient(*arrays[:3], y, sw, coef, intercept, True, 2, *buffers)
-        csr_multinomial_gradient_sums(*arrays, y, sw, coef, intercept, True, *buffers)
+        multinomial_csr.gradient_sums(arrays, y, sw, coef, intercept, True, *buffers)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,28 +1,77 @@
 """Data terms and the penalized objective that the solvers minimize.
 
-A data term ("datafit") owns the validated training data and its compiled
-kernels: gradient sums over all rows, one SGD epoch, one mini-batch epoch,
-and the Gram products that bound its curvature. The solvers only see this
-interface, so a new loss or storage format (CSR, multinomial) is a new
-datafit, not a new solver.
+A data term ("datafit") owns the validated training data and runs the
+kernels' contract over it (:mod:`fastlr.kernels`): gradient sums over all
+rows, one SGD epoch, one mini-batch epoch, and the Gram products that bound
+its curvature. The solvers only see the :class:`Datafit` protocol, so a new
+storage (a streamed :class:`fastlr.Dataset`, a Dask collection) or loss is a
+new datafit, not a new solver.
+
+An in-memory datafit is composed of a storage (:class:`DenseStorage`,
+:class:`CsrStorage`: the rows, their norms and Gram products) and a loss
+(:class:`BinaryLoss`, :class:`MultinomialLoss`: the shapes, the curvature
+bound and the label encoding); the pair picks the kernel family.
 
 Shapes: a datafit's coefficients have shape ``coef_shape`` (``(n_features,)``
-for the binary loss) and its intercepts shape ``(n_outputs,)`` (``(1,)``).
+for the binary loss, ``(n_classes, n_features)`` for the multinomial one) and
+its intercepts shape ``(n_outputs,)``.
 """
 
 import math
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse
 from sklearn.utils.extmath import row_norms
 
-from . import _kernels, _multinomial, _sparse, _sparse_multinomial, _validation
-from ._gradient import gradient_sums
+from . import _validation, kernels
 from ._jit import kernel
+from .kernels.reduction import n_chunks_for
+
+
+class Datafit(Protocol):
+    """What the solvers ask of a data term.
+
+    Attributes
+    ----------
+    dtype : numpy dtype
+        float32 or float64: the dtype of the data, the weights and the buffers.
+    n_samples, n_features : int
+    coef_shape : tuple
+    n_outputs : int
+        Number of intercepts.
+    total_weight : float
+        Sum of the sample weights (``n_samples`` without weights).
+    curvature : float
+        Bound on the loss's second derivative in the scores.
+    """
+
+    dtype: np.dtype
+    n_samples: int
+    n_features: int
+    coef_shape: tuple
+    n_outputs: int
+    total_weight: float
+    curvature: float
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """Add the gradient sums over all rows into the buffers; return the loss sum."""
+
+    def sgd_epoch(self, order, args):
+        """One per-example epoch over ``order``; returns ``(loss_sum, t)``."""
+
+    def minibatch_epoch(self, order, batch_size, args):
+        """One mini-batch epoch over ``order``; returns ``(loss_sum, t)``."""
+
+    def squared_row_norms(self):
+        """``||x_i||^2`` of every row, as float64."""
+
+    def gram_matvec(self, v, v0):
+        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
 
 
 def make_datafit(X, y, sw, total_weight, n_classes):
-    """The datafit for validated X (dense or CSR) and class indices ``y``.
+    """The in-memory datafit for validated X (dense or CSR) and class indices ``y``.
 
     Parameters
     ----------
@@ -38,219 +87,152 @@ def make_datafit(X, y, sw, total_weight, n_classes):
 
     Returns
     -------
-    datafit : BinaryLogistic, SparseBinaryLogistic, Multinomial or SparseMultinomial
+    datafit : InMemoryDatafit
     """
-    if scipy.sparse.issparse(X):
-        if n_classes > 2:
-            return SparseMultinomial(X, y.astype(np.int64), sw, total_weight, n_classes)
-        return SparseBinaryLogistic(X, y.astype(X.dtype), sw, total_weight)
-    if n_classes > 2:
-        return Multinomial(X, y.astype(np.int64), sw, total_weight, n_classes)
-    return BinaryLogistic(X, y.astype(X.dtype), sw, total_weight)
+    storage = CsrStorage(X) if scipy.sparse.issparse(X) else DenseStorage(X)
+    loss = MultinomialLoss(n_classes) if n_classes > 2 else BinaryLoss()
+    return InMemoryDatafit(storage, loss, y, sw, total_weight)
 
 
-class BinaryLogistic:
-    """Binary cross-entropy on dense X: the seeds' loss.
+class DenseStorage:
+    """Rows of a C-contiguous float32/float64 ndarray.
 
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        C-contiguous float32 or float64.
-    y : ndarray of shape (n_samples,)
-        0/1 targets in X's dtype.
-    sw : ndarray of shape (n_samples,) or (0,)
-        Sample weights in X's dtype, empty for unit weights.
-    total_weight : float
-        Sum of the sample weights.
+    ``kernel_x`` is what the kernels take: the array itself.
     """
 
-    #: Bound on the loss's second derivative in the score: sigma' <= 1/4.
-    curvature = 0.25
-
-    def __init__(self, X, y, sw, total_weight):
-        self.X, self.y, self.sw = X, y, sw
-        self.total_weight = total_weight
+    def __init__(self, X):
+        self.kernel_x = X
         self.dtype = X.dtype
         self.n_samples, self.n_features = X.shape
-        self.coef_shape = (self.n_features,)
-        self.n_outputs = 1
-
-    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
-        """Add the gradient sums into the buffers; return the loss sum."""
-        _, db, cost = gradient_sums(
-            self.X,
-            self.y,
-            self.sw,
-            coef,
-            self.dtype.type(intercept[0]),
-            with_loss=with_loss,
-            out=grad_coef,
-        )
-        grad_intercept[0] += db
-        return cost
-
-    def sgd_epoch(self, order, *args):
-        """One compiled per-example epoch; returns ``(loss_sum, t)``.
-
-        ``args``: ``coef, intercept, fit_intercept, alpha, l1, l1_state,
-        schedule, rate, t, average_start, avg_coef, avg_intercept`` as
-        :func:`fastlr._kernels.sgd_epoch` takes them.
-        """
-        return _kernels.sgd_epoch(self.X, self.y, self.sw, order, *args)
-
-    def minibatch_epoch(self, order, batch_size, *args):
-        """One compiled mini-batch epoch; returns ``(loss_sum, t)`` (args as above)."""
-        return _kernels.minibatch_epoch(self.X, self.y, self.sw, order, batch_size, *args)
 
     def squared_row_norms(self):
         """``||x_i||^2`` of every row, as float64."""
-        return row_norms(self.X, squared=True).astype(np.float64)
+        return row_norms(self.kernel_x, squared=True).astype(np.float64)
 
-    def gram_matvec(self, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
+    def gram_matvec(self, sw, v, v0):
+        """``A^T W A [v, v0]`` with ``A = [X, 1]``, by a parallel compiled pass."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
-        n_chunks = _kernels.n_chunks_for(self.n_samples)
-        return _kernels.gram_matvec(self.X, self.sw, v, self.dtype.type(v0), n_chunks, out)
+        n_chunks = n_chunks_for(self.n_samples)
+        return kernels.binary_dense.gram_matvec(
+            self.kernel_x, sw, v, self.dtype.type(v0), n_chunks, out
+        )
 
 
-class SparseBinaryLogistic(BinaryLogistic):
-    """Binary cross-entropy on CSR X, through the CSR kernels (never densified).
+class CsrStorage:
+    """Rows of a scipy.sparse CSR matrix, never densified.
 
-    Parameters
-    ----------
-    X : scipy.sparse CSR matrix of shape (n_samples, n_features)
-    y, sw, total_weight
-        As for :class:`BinaryLogistic`.
+    ``kernel_x`` is its :class:`fastlr.kernels.CsrArrays`.
     """
 
-    def __init__(self, X, y, sw, total_weight):
+    def __init__(self, X):
         self.matrix = X
-        self.csr = _validation.csr_arrays(X)
-        self.X, self.y, self.sw = X, y, sw
-        self.total_weight = total_weight
-        self.dtype = self.csr.data.dtype
+        self.kernel_x = _validation.csr_arrays(X)
+        self.dtype = self.kernel_x.data.dtype
         self.n_samples, self.n_features = X.shape
-        self.coef_shape = (self.n_features,)
-        self.n_outputs = 1
-
-    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
-        """Add the gradient sums into the buffers; return the loss sum."""
-        _, db, cost = _sparse.csr_gradient_sums(
-            *self.csr, self.y, self.sw, coef, self.dtype.type(intercept[0]),
-            with_loss=with_loss, out=grad_coef,
-        )  # fmt: skip
-        grad_intercept[0] += db
-        return cost
-
-    def sgd_epoch(self, order, *args):
-        """One compiled per-example epoch over CSR rows."""
-        data, indices, indptr, _ = self.csr
-        return _sparse.csr_sgd_epoch(data, indices, indptr, self.y, self.sw, order, *args)
-
-    def minibatch_epoch(self, order, batch_size, *args):
-        """One compiled mini-batch epoch over CSR rows."""
-        data, indices, indptr, _ = self.csr
-        return _sparse.csr_minibatch_epoch(
-            data, indices, indptr, self.y, self.sw, order, batch_size, *args
-        )
 
     def squared_row_norms(self):
         """``||x_i||^2`` of every row, as float64."""
         return row_norms(self.matrix, squared=True).astype(np.float64)
 
-    def gram_matvec(self, v, v0):
+    def gram_matvec(self, sw, v, v0):
         """``A^T W A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
         z = self.matrix @ v + v0
-        if self.sw.shape[0]:
-            z *= self.sw
+        if sw.shape[0]:
+            z *= sw
         out = np.empty(self.n_features + 1, dtype=self.dtype)
         out[: self.n_features] = self.matrix.T @ z
         out[self.n_features] = z.sum()
         return out
 
 
-class Multinomial(BinaryLogistic):
-    """Softmax cross-entropy over ``n_classes`` on dense X.
+class BinaryLoss:
+    """The seeds' binary cross-entropy: one output, 0/1 targets in the data's dtype."""
 
-    Coefficients have shape ``(n_classes, n_features)`` and intercepts
-    ``(n_classes,)``.
+    multinomial = False
+    #: Bound on the loss's second derivative in the score: sigma' <= 1/4.
+    curvature = 0.25
+    n_outputs = 1
 
-    Parameters
-    ----------
-    X, sw, total_weight
-        As for :class:`BinaryLogistic`.
-    y : ndarray of shape (n_samples,)
-        int64 class indices.
-    n_classes : int
-    """
+    def coef_shape(self, n_features):
+        return (n_features,)
 
+    def targets(self, y, dtype):
+        """Class indices 0/1 as the binary kernels take them: in the data's dtype."""
+        return y.astype(dtype)
+
+
+class MultinomialLoss:
+    """Softmax cross-entropy over ``n_classes``: int64 class indices as targets."""
+
+    multinomial = True
     #: The softmax Hessian in the scores, diag(p) - p p^T, is at most 1/2.
     curvature = 0.5
 
-    def __init__(self, X, y, sw, total_weight, n_classes):
-        super().__init__(X, y, sw, total_weight)
-        self.coef_shape = (n_classes, self.n_features)
+    def __init__(self, n_classes):
         self.n_outputs = n_classes
 
-    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
-        """Add the gradient sums into the buffers; return the loss sum."""
-        return _multinomial.multinomial_gradient_sums(
-            self.X, self.y, self.sw, coef, intercept, with_loss, grad_coef, grad_intercept
-        )
+    def coef_shape(self, n_features):
+        return (self.n_outputs, n_features)
 
-    def sgd_epoch(self, order, *args):
-        """One compiled per-example epoch on the softmax loss."""
-        return _multinomial.multinomial_sgd_epoch(self.X, self.y, self.sw, order, *args)
-
-    def minibatch_epoch(self, order, batch_size, *args):
-        """One compiled mini-batch epoch on the softmax loss."""
-        return _multinomial.multinomial_minibatch_epoch(
-            self.X, self.y, self.sw, order, batch_size, *args
-        )
+    def targets(self, y, dtype):
+        """Class indices as the multinomial kernels take them: int64."""
+        return y.astype(np.int64)
 
 
-class SparseMultinomial(SparseBinaryLogistic):
-    """Softmax cross-entropy over ``n_classes`` on CSR X (never densified).
-
-    The CSR kernels of :mod:`fastlr._sparse_multinomial`; the Gram products
-    of :class:`SparseBinaryLogistic` (they do not depend on the loss).
+class InMemoryDatafit:
+    """A storage and a loss over data held in memory: a :class:`Datafit`.
 
     Parameters
     ----------
-    X : scipy.sparse CSR matrix of shape (n_samples, n_features)
+    storage : DenseStorage or CsrStorage
+    loss : BinaryLoss or MultinomialLoss
     y : ndarray of shape (n_samples,)
-        int64 class indices.
-    sw, total_weight
-        As for :class:`BinaryLogistic`.
-    n_classes : int
+        Class indices.
+    sw : ndarray of shape (n_samples,) or (0,)
+        Sample weights in the data's dtype, empty for unit weights.
+    total_weight : float
+        Sum of the sample weights.
     """
 
-    curvature = Multinomial.curvature
-
-    def __init__(self, X, y, sw, total_weight, n_classes):
-        super().__init__(X, y, sw, total_weight)
-        self.coef_shape = (n_classes, self.n_features)
-        self.n_outputs = n_classes
+    def __init__(self, storage, loss, y, sw, total_weight):
+        self.storage, self.loss = storage, loss
+        self.kernels = kernels.family(storage.kernel_x, loss.multinomial)
+        self.dtype = storage.dtype
+        self.n_samples, self.n_features = storage.n_samples, storage.n_features
+        self.coef_shape = loss.coef_shape(self.n_features)
+        self.n_outputs = loss.n_outputs
+        self.curvature = loss.curvature
+        self.y = loss.targets(y, self.dtype)
+        self.sw = sw
+        self.total_weight = total_weight
 
     def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
-        """Add the gradient sums into the buffers; return the loss sum."""
-        return _sparse_multinomial.csr_multinomial_gradient_sums(
-            *self.csr, self.y, self.sw, coef, intercept, with_loss, grad_coef, grad_intercept
+        """Add the gradient sums over all rows into the buffers; return the loss sum."""
+        return self.kernels.gradient_sums(
+            self.storage.kernel_x, self.y, self.sw, coef, intercept, with_loss, grad_coef,
+            grad_intercept,
+        )  # fmt: skip
+
+    def sgd_epoch(self, order, args):
+        """One compiled per-example epoch over ``order``; returns ``(loss_sum, t)``.
+
+        ``args`` is a :class:`fastlr.kernels.EpochArgs`.
+        """
+        return self.kernels.sgd_epoch(self.storage.kernel_x, self.y, self.sw, order, args)
+
+    def minibatch_epoch(self, order, batch_size, args):
+        """One compiled mini-batch epoch over ``order``; returns ``(loss_sum, t)``."""
+        return self.kernels.minibatch_epoch(
+            self.storage.kernel_x, self.y, self.sw, order, batch_size, args
         )
 
-    def sgd_epoch(self, order, *args):
-        """One compiled per-example epoch on the softmax loss, over CSR rows."""
-        data, indices, indptr, _ = self.csr
-        return _sparse_multinomial.csr_multinomial_sgd_epoch(
-            data, indices, indptr, self.y, self.sw, order, *args
-        )
+    def squared_row_norms(self):
+        """``||x_i||^2`` of every row, as float64."""
+        return self.storage.squared_row_norms()
 
-    def minibatch_epoch(self, order, batch_size, *args):
-        """One compiled mini-batch epoch on the softmax loss, over CSR rows."""
-        data, indices, indptr, _ = self.csr
-        return _sparse_multinomial.csr_multinomial_minibatch_epoch(
-            data, indices, indptr, self.y, self.sw, order, batch_size, *args
-        )
+    def gram_matvec(self, v, v0):
+        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
+        return self.storage.gram_matvec(self.sw, v, v0)
 
 
 class Objective:
@@ -264,7 +246,7 @@ class Objective:
 
     Parameters
     ----------
-    datafit : BinaryLogistic or another datafit
+    datafit : Datafit
     alpha : float
         L2 strength on the mean loss (0 for none).
     fit_intercept : bool

@@ -1,8 +1,7 @@
-"""The public gradient function and the penalized objective the solvers minimize."""
+"""The public gradient function: the seeds' two algorithms and the fused one, by name."""
 
 import numpy as np
 
-from . import _kernels
 from ._threads import numba_threads
 from ._validation import (
     as_binary_targets,
@@ -11,15 +10,18 @@ from ._validation import (
     as_intercept,
     as_sample_weight,
 )
+from .kernels import binary_dense
+from .kernels.reduction import n_chunks_for
 
 METHODS = ("loop", "vectorized", "parallel")
 
 
 def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=True, out=None):
-    """Add the gradient *sums* over the rows of X into ``out`` (validated input).
+    """Add the binary gradient *sums* over the rows of X into ``out``, by ``method``.
 
-    This is the building block for chunked training: calling it on row
-    slices of a data set, with the same ``out``, sums to the call on all rows.
+    The algorithm-selecting form of
+    :func:`fastlr.kernels.binary_dense.gradient_sums` (which is ``"parallel"``),
+    for :func:`gradient` and the benchmarks; input already validated.
 
     Parameters
     ----------
@@ -50,15 +52,15 @@ def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=Tru
     """
     if out is None:
         out = np.zeros(X.shape[1], dtype=X.dtype)
-    n_chunks = _kernels.n_chunks_for(X.shape[0])
+    n_chunks = n_chunks_for(X.shape[0])
     if method == "parallel" and n_chunks > 1:
-        db, cost = _kernels.fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, out)
+        db, cost = binary_dense.fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, out)
     elif method == "loop" or method == "parallel":
         # One chunk has nothing to share out: skip the thread pool's wake-up
         # and spin, which cost L-BFGS on small data more than the pass itself.
-        db, cost = _kernels.loop_gradient(X, y, sw, coef, intercept, with_loss, out)
+        db, cost = binary_dense.loop_gradient(X, y, sw, coef, intercept, with_loss, out)
     elif method == "vectorized":
-        db, cost = _kernels.batch_gradient(X, y, sw, coef, intercept, with_loss, out)
+        db, cost = binary_dense.batch_gradient(X, y, sw, coef, intercept, with_loss, out)
     else:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     return out, db, cost

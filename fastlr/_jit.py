@@ -5,9 +5,11 @@ fastmath flags, the error model and caching are the same everywhere.
 
 Numba's disk cache stamps each compiled function with a hash of its own source
 file, so a kernel compiled against a helper in another module (the exp of
-``_kernels`` inside ``_multinomial``, say) would load stale machine code after
-that helper changed. fastlr's functions are cached under one stamp instead,
-the hash of every module of the package: a change anywhere recompiles them all.
+``kernels.maths`` inside ``kernels.multinomial_dense``, say) would load stale
+machine code after that helper changed. fastlr's functions are cached under
+one stamp instead: the hash of every module of the package, subpackages
+included, and the last-level cache size the kernels were compiled for. A
+change anywhere recompiles them all.
 """
 
 import functools
@@ -77,7 +79,12 @@ def _in_package(py_file):
 
 @functools.cache
 def _package_stamp_once():
-    return package_stamp()
+    # The cache size is compiled into the kernels as a constant (it sets their
+    # block sizes), so machine code cached on a machine with another cache
+    # must not be loaded here.
+    from .kernels.hardware import CACHED_X_BYTES
+
+    return f"{package_stamp()}:{CACHED_X_BYTES}"
 
 
 def _install_package_locators():

@@ -14,11 +14,11 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from . import _kernels
 from ._datafits import Objective, make_datafit
 from ._solvers import SCHEDULES, SOLVERS, SolverOptions, solve
 from ._threads import numba_threads
 from ._validation import as_sample_weight, validate_features
+from .kernels import maths
 
 STOCHASTIC = ("sgd", "minibatch")
 L1_SOLVERS = ("gd", "sgd", "minibatch")
@@ -471,8 +471,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scores = np.ascontiguousarray(self.decision_function(X))
         if scores.ndim == 2:
             return scipy.special.softmax(scores, axis=1)
-        positive = _kernels.sigmoid_array(scores, np.empty_like(scores))
-        negative = _kernels.sigmoid_array(-scores, np.empty_like(scores))
+        positive = maths.sigmoid_array(scores, np.empty_like(scores))
+        negative = maths.sigmoid_array(-scores, np.empty_like(scores))
         return np.column_stack([negative, positive])
 
     def predict_log_proba(self, X):
@@ -480,8 +480,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scores = np.ascontiguousarray(self.decision_function(X))
         if scores.ndim == 2:
             return scipy.special.log_softmax(scores, axis=1)
-        log_neg = -_kernels.log1pexp_array(scores, np.empty_like(scores))
-        log_pos = -_kernels.log1pexp_array(-scores, np.empty_like(scores))
+        log_neg = -maths.log1pexp_array(scores, np.empty_like(scores))
+        log_pos = -maths.log1pexp_array(-scores, np.empty_like(scores))
         return np.column_stack([log_neg, log_pos])
 
     def predict(self, X):

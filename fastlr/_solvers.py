@@ -16,9 +16,9 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from . import _kernels
 from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
+from .kernels import steps
 
 SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
 # A per-example epoch runs on one core, and the kernels release the GIL: from
@@ -27,9 +27,9 @@ SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
 # shuffle takes 11 ms of a 155 ms epoch; a 5-epoch fit ran 1.05x faster.
 BACKGROUND_SHUFFLE_ROWS = 1 << 16
 SCHEDULES = {
-    "constant": _kernels.CONSTANT,
-    "invscaling": _kernels.INVSCALING,
-    "optimal": _kernels.OPTIMAL,
+    "constant": steps.CONSTANT,
+    "invscaling": steps.INVSCALING,
+    "optimal": steps.OPTIMAL,
 }
 
 
@@ -188,7 +188,7 @@ def _gd(objective, solver, options, coef, intercept):
     history = _History(solver, options, objective.datafit.n_samples)
     for epoch in range(1, options.max_iter + 1):
         value, grad, grad_b = objective(coef, intercept)
-        eta = _kernels.learning_rate(
+        eta = steps.learning_rate(
             schedule, float(epoch), eta0, options.power_t, objective.strength, t0
         )
         coef -= dtype.type(eta) * grad
@@ -215,7 +215,7 @@ def _schedule(options, objective, solver, eta0=None):
             eta0 = 1.0 / objective.lipschitz_constant()
         elif eta0 is None:
             eta0 = 1.0 / objective.minibatch_lipschitz_constant(options.batch_size)
-        return _kernels.CONSTANT, eta0
+        return steps.CONSTANT, eta0
     if name == "auto":
         name = "optimal" if alpha > 0 else "invscaling"
     if name == "optimal" and alpha <= 0:
@@ -267,16 +267,16 @@ def _stochastic_epochs(objective, solver, options, coef, intercept, state, histo
     # while a still-falling trend (however noisy epoch to epoch) keeps it.
     plateau = _Plateau(2 * options.n_iter_no_change)
     halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
-    common = (
-        coef, intercept, objective.fit_intercept, objective.alpha, objective.l1, state.l1_state,
-        schedule, rate,
-    )  # fmt: skip
-    averaging = _averaging(options, solver, state, coef, intercept)
+    average_start, avg_coef, avg_intercept = _averaging(options, solver, state, coef, intercept)
     for epoch, order in zip(range(1, options.max_iter + 1), orders, strict=False):
+        args = steps.EpochArgs(
+            coef, intercept, objective.fit_intercept, objective.alpha, objective.l1,
+            state.l1_state, schedule, rate, state.t, average_start, avg_coef, avg_intercept,
+        )  # fmt: skip
         if solver == "sgd":
-            sum_loss, state.t = datafit.sgd_epoch(order, *common, state.t, *averaging)
+            sum_loss, state.t = datafit.sgd_epoch(order, args)
         else:
-            sum_loss, state.t = datafit.minibatch_epoch(order, options.batch_size, *common, state.t)
+            sum_loss, state.t = datafit.minibatch_epoch(order, options.batch_size, args)
         if not np.all(np.isfinite(coef)):
             raise FloatingPointError(
                 f"The {solver} solver diverged at epoch {epoch} (non-finite coefficients). "

@@ -3,14 +3,13 @@
 import contextlib
 import numbers
 import re
-from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import validate_data
 
-from . import _kernels
+from .kernels import CsrArrays, reduction
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -94,11 +93,11 @@ def _check_finite(X):
     if values.size == 0:
         return
     if values.ndim == 2:
-        n_chunks = _kernels.n_chunks_for(values.shape[0])
+        n_chunks = reduction.n_chunks_for(values.shape[0])
         total = (
-            _kernels.read_sum_parallel(values, n_chunks)
+            reduction.parallel_array_sum(values, n_chunks)
             if n_chunks > 1
-            else (_kernels.read_sum(values))
+            else reduction.array_sum(values)
         )
     else:
         total = values.sum()
@@ -309,15 +308,6 @@ def check_positive(value, name):
     ):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
     return value
-
-
-class CsrArrays(NamedTuple):
-    """The arrays of a CSR matrix as the kernels take them."""
-
-    data: np.ndarray
-    indices: np.ndarray
-    indptr: np.ndarray
-    n_features: int
 
 
 # --------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.preprocessing import StandardScaler
 
 import fastlr
-from fastlr import _kernels, _multinomial, _sparse, _sparse_multinomial
 from fastlr._validation import csr_arrays
+from fastlr.kernels import binary_csr, binary_dense, multinomial_csr, multinomial_dense, steps
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -108,7 +108,17 @@ def test_dense_binary_average_is_the_running_mean_of_the_iterates(alpha, start):
     expected = naive_averaged_sgd(X, y, order, coef, 0.2, alpha, eta, start)
     rate = np.array([eta, 0.5, 1.0])
     ours = run_epochs(
-        _kernels.sgd_epoch, (X,), y, order, coef, 0.2, alpha, 0.0, _kernels.CONSTANT, rate, start
+        binary_dense.binary_sgd_epoch,
+        (X,),
+        y,
+        order,
+        coef,
+        0.2,
+        alpha,
+        0.0,
+        steps.CONSTANT,
+        rate,
+        start,
     )
     assert ours[4] == expected[4] == 201
     for got, want in zip(ours[:4], expected[:4], strict=True):
@@ -122,10 +132,10 @@ def test_averaging_off_leaves_the_epoch_unchanged():
     X, y, coef, order = binary_problem()
     rate = np.array([0.1, 0.5, 1.0])
     averaged = run_epochs(
-        _kernels.sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, _kernels.CONSTANT, rate, 1
+        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, steps.CONSTANT, rate, 1
     )
     plain = run_epochs(
-        _kernels.sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, _kernels.CONSTANT, rate, 0
+        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, steps.CONSTANT, rate, 0
     )
     np.testing.assert_array_equal(averaged[0], plain[0])
     assert np.all(plain[2] == 0)
@@ -135,7 +145,17 @@ def test_average_start_after_the_epoch_leaves_the_average_at_zero():
     X, y, coef, order = binary_problem()
     rate = np.array([0.1, 0.5, 1.0])
     ours = run_epochs(
-        _kernels.sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, _kernels.CONSTANT, rate, 500
+        binary_dense.binary_sgd_epoch,
+        (X,),
+        y,
+        order,
+        coef,
+        0.2,
+        0.05,
+        0.0,
+        steps.CONSTANT,
+        rate,
+        500,
     )
     assert np.all(ours[2] == 0) and ours[3][0] == 0
 
@@ -147,7 +167,7 @@ def test_average_starting_in_the_second_epoch():
     second = naive_averaged_sgd(X, y, order, first[0], first[1], alpha, eta, start, t=first[4])
     rate = np.array([eta, 0.5, 1.0])
     ours = run_epochs(
-        _kernels.sgd_epoch, (X,), y, order, coef, 0.2, alpha, 0.0, _kernels.CONSTANT, rate,
+        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, alpha, 0.0, steps.CONSTANT, rate,
         start, n_epochs=2,
     )  # fmt: skip
     np.testing.assert_allclose(ours[2], second[2], rtol=1e-11, atol=1e-13)
@@ -161,8 +181,8 @@ def test_dense_multinomial_average_is_the_running_mean_of_the_iterates(alpha):
     expected = naive_averaged_sgd(X, y, order, coef, intercept, alpha, eta, 1)
     rate = np.array([eta, 0.5, 1.0])
     ours = run_epochs(
-        _multinomial.multinomial_sgd_epoch, (X,), y, order, coef, intercept, alpha, 0.0,
-        _kernels.CONSTANT, rate, 1,
+        multinomial_dense.multinomial_sgd_epoch, (X,), y, order, coef, intercept, alpha, 0.0,
+        steps.CONSTANT, rate, 1,
     )  # fmt: skip
     for got, want in zip(ours[:4], expected[:4], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
@@ -194,10 +214,10 @@ def sparse_problem(dtype, n=1500, d=40, density=0.1, n_classes=None, seed=0):
 
 
 EPOCHS = {
-    "binary": (_sparse.csr_sgd_epoch, _kernels.sgd_epoch, None),
+    "binary": (binary_csr.csr_sgd_epoch, binary_dense.binary_sgd_epoch, None),
     "multinomial": (
-        _sparse_multinomial.csr_multinomial_sgd_epoch,
-        _multinomial.multinomial_sgd_epoch,
+        multinomial_csr.csr_multinomial_sgd_epoch,
+        multinomial_dense.multinomial_sgd_epoch,
         3,
     ),
 }
@@ -206,12 +226,12 @@ EPOCHS = {
 @pytest.mark.parametrize(
     ("penalty", "schedule", "start"),
     [
-        ((0.0, 0.0), _kernels.INVSCALING, 1),
-        ((0.01, 0.0), _kernels.OPTIMAL, 1),
-        ((0.01, 0.0), _kernels.OPTIMAL, 1700),  # averaging starts in the second epoch
+        ((0.0, 0.0), steps.INVSCALING, 1),
+        ((0.01, 0.0), steps.OPTIMAL, 1),
+        ((0.01, 0.0), steps.OPTIMAL, 1700),  # averaging starts in the second epoch
         # The weight scale falls below 1e-9 every ~800 steps: the lazy average
         # is folded with it mid-epoch.
-        ((0.5, 0.0), _kernels.CONSTANT, 1),
+        ((0.5, 0.0), steps.CONSTANT, 1),
     ],
 )
 @pytest.mark.parametrize("model", ["binary", "multinomial"])
@@ -237,7 +257,7 @@ def test_csr_average_with_elastic_net_equals_the_dense_one_when_every_row_is_ful
         np.float64, n=500, d=8, density=1.0, n_classes=n_classes
     )
     rate = np.array([0.05, 0.5, 10.0])
-    args = (y, order, coef, intercept, 0.01, 0.01, _kernels.CONSTANT, rate, 1)
+    args = (y, order, coef, intercept, 0.01, 0.01, steps.CONSTANT, rate, 1)
     ours = run_epochs(csr_epoch, csr_arrays(X)[:3], *args, n_epochs=2)
     dense = run_epochs(dense_epoch, (X.toarray(),), *args, n_epochs=2)
     assert np.any(ours[0] == 0)  # the truncation clipped weights at 0
@@ -362,8 +382,8 @@ def test_multinomial_average_through_the_estimator():
     rate = np.array([0.01, 0.5, sk_t0])
     coef, intercept = np.zeros((3, 5)), np.zeros(3)
     expected = run_epochs(
-        _multinomial.multinomial_sgd_epoch, (X,), y, order, coef, intercept, 1e-3, 0.0,
-        _kernels.OPTIMAL, rate, 1,
+        multinomial_dense.multinomial_sgd_epoch, (X,), y, order, coef, intercept, 1e-3, 0.0,
+        steps.OPTIMAL, rate, 1,
     )  # fmt: skip
     np.testing.assert_allclose(model.coef_, expected[2], rtol=1e-12)
     np.testing.assert_allclose(model.intercept_, expected[3], rtol=1e-12)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import fastlr
-from fastlr import _kernels, reference
+from fastlr import reference
 from fastlr._gradient import gradient_sums
 from fastlr._threads import numba_threads
+from fastlr.kernels import binary_dense, hardware, maths, reduction, steps
 
 METHODS = ("loop", "vectorized", "parallel")
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -87,15 +88,15 @@ def test_extreme_scores_stay_finite_and_exact(method, dtype):
     assert_close(g, rg, RTOL[dtype])
     assert g0 == pytest.approx(rg0, rel=RTOL[dtype])
     assert loss == pytest.approx(rloss, rel=RTOL[dtype])
-    assert _kernels.n_chunks_for(X.shape[0]) > 1
+    assert reduction.n_chunks_for(X.shape[0]) > 1
     assert loss > 1000  # misclassified points at |z| ~ 1e4 cost ~|z| each
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_scalar_sigmoid_and_softplus_at_extremes(dtype):
     z = np.array([-1e4, -800, -100, -30, -1, 0, 1, 30, 100, 800, 1e4], dtype=dtype)
-    prob = _kernels.sigmoid_array(z, np.empty_like(z))
-    softplus = _kernels.log1pexp_array(z, np.empty_like(z))
+    prob = maths.sigmoid_array(z, np.empty_like(z))
+    softplus = maths.log1pexp_array(z, np.empty_like(z))
     assert prob.dtype == dtype and softplus.dtype == dtype
     z64 = z.astype(float)
     # Below the smallest normal number a dtype holds only subnormals, whose
@@ -121,13 +122,13 @@ def test_vectorized_log1p_is_accurate_from_subnormal_to_huge_arguments():
         ]
     )
     out = np.empty_like(x)
-    _kernels.log1p_array(x, x.size, out, np.empty(x.size, np.int64))
+    maths.log1p_array(x, x.size, out, np.empty(x.size, np.int64))
     np.testing.assert_allclose(out, np.log1p(x), rtol=4 * np.finfo(float).eps, atol=0)
 
 
 def test_parallel_gradient_is_bitwise_reproducible_across_calls_and_threads():
     X, y, coef, b = make_problem(n=20_000, d=33)
-    assert _kernels.n_chunks_for(X.shape[0]) > 2
+    assert reduction.n_chunks_for(X.shape[0]) > 2
     results = []
     for n_jobs in (1, 2, 1, 2):
         with numba_threads(n_jobs):
@@ -171,9 +172,9 @@ def test_float32_input_is_computed_in_float32():
     assert (g.dtype, g0.dtype, loss.dtype) == (np.float32,) * 3
     for method in METHODS:
         signatures = {
-            "loop": _kernels.loop_gradient,
-            "vectorized": _kernels.batch_gradient,
-            "parallel": _kernels.fused_gradient,
+            "loop": binary_dense.loop_gradient,
+            "vectorized": binary_dense.batch_gradient,
+            "parallel": binary_dense.fused_gradient,
         }[method].signatures
         fastlr.gradient(X, y, coef, b, method=method)
         assert any(sig[0].dtype.name == "float32" for sig in signatures)
@@ -199,8 +200,8 @@ def test_sgd_epoch_matches_the_seed_update_rule(alpha):
     expected_coef, expected_b = naive_sgd_epoch(X, y, order, coef, b, alpha, eta)
     coef_k, b_k = coef.copy(), np.array([b])
     rate = np.array([eta, 0.5, 1.0])
-    _, t = _kernels.sgd_epoch(
-        X, y, np.empty(0), order, coef_k, b_k, True, alpha, 0.0, NO_L1, _kernels.CONSTANT, rate,
+    _, t = binary_dense.binary_sgd_epoch(
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, 0.0, NO_L1, steps.CONSTANT, rate,
         1.0, *NO_AVERAGE,
     )  # fmt: skip
     assert t == 61.0
@@ -215,7 +216,7 @@ def test_sgd_epoch_loss_is_the_sum_of_each_examples_loss_before_its_update(dtype
     150 examples: two full batches and a part one summed at the end. Each
     example's weighted loss is taken at the weights before its own update.
     """
-    n = 2 * _kernels.LOSS_BATCH + 22
+    n = 2 * maths.LOSS_BATCH + 22
     X, y, coef, b = make_problem(n=n, d=5, scale=3.0)
     sw = np.random.default_rng(5).uniform(0.5, 2.0, n)
     order = np.random.default_rng(2).permutation(n).astype(np.int64)
@@ -228,9 +229,9 @@ def test_sgd_epoch_loss_is_the_sum_of_each_examples_loss_before_its_update(dtype
         w = (1 - eta * alpha) * w - eta * dz * X[i]
         w0 -= eta * dz
     cast = [a.astype(dtype) for a in (X, y, sw, coef)]
-    sum_loss, _ = _kernels.sgd_epoch(
+    sum_loss, _ = binary_dense.binary_sgd_epoch(
         cast[0], cast[1], cast[2], order, cast[3], np.array([b], dtype), True, alpha, 0.0,
-        NO_L1, _kernels.CONSTANT, np.array([eta, 0.5, 1.0]), 1.0, 0.0, np.empty(0, dtype),
+        NO_L1, steps.CONSTANT, np.array([eta, 0.5, 1.0]), 1.0, 0.0, np.empty(0, dtype),
         np.empty(0, dtype),
     )  # fmt: skip
     # float64 agrees to rounding. float32 iterates carry float32 rounding, at
@@ -248,8 +249,8 @@ def test_minibatch_epoch_with_one_batch_is_one_gradient_step(n, d):
     order = np.random.default_rng(1).permutation(n).astype(np.int64)
     rate = np.array([eta, 0.5, 1.0])
     if d == 600:  # the case's point: each part spans several blocks
-        assert n // _kernels.batch_parts(n) > _kernels.block_rows(n, d, 8, True)
-    _kernels.minibatch_epoch(
+        assert n // reduction.batch_parts(n) > binary_dense.block_rows(n, d, 8, True)
+    binary_dense.binary_minibatch_epoch(
         X,
         y,
         np.empty(0),
@@ -261,7 +262,7 @@ def test_minibatch_epoch_with_one_batch_is_one_gradient_step(n, d):
         alpha,
         0.0,
         NO_L1,
-        _kernels.CONSTANT,
+        steps.CONSTANT,
         rate,
         1.0,
     )
@@ -275,16 +276,16 @@ def test_minibatch_epoch_sums_a_batch_in_parts_reproducibly_across_threads():
     bitwise the same on 1 and 2 threads."""
     X, y, coef, b = make_problem(n=1000, d=5)
     alpha, eta = 0.01, 0.3
-    assert (_kernels.batch_parts(1000), _kernels.batch_parts(400)) == (8, 6)
+    assert (reduction.batch_parts(1000), reduction.batch_parts(400)) == (8, 6)
     order = np.random.default_rng(3).permutation(1000).astype(np.int64)
     rate = np.array([eta, 0.5, 1.0])
 
     def epoch(batch_size, n_threads):
         coef_k, b_k = coef.copy(), np.array([b])
         with numba_threads(n_threads):
-            _kernels.minibatch_epoch(
+            binary_dense.binary_minibatch_epoch(
                 X, y, np.empty(0), order, batch_size, coef_k, b_k, True, alpha, 0.0, NO_L1,
-                _kernels.CONSTANT, rate, 1.0,
+                steps.CONSTANT, rate, 1.0,
             )  # fmt: skip
         return coef_k, b_k[0]
 
@@ -305,8 +306,8 @@ def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
     coef_k, b_k = coef.copy(), np.array([b])
     order = np.arange(80, dtype=np.int64)
     rate = np.array([eta, 0.5, 1.0])
-    _kernels.minibatch_epoch(
-        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, l1, NO_L1, _kernels.CONSTANT,
+    binary_dense.binary_minibatch_epoch(
+        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, l1, NO_L1, steps.CONSTANT,
         rate, 1.0,
     )  # fmt: skip
     step = coef - eta * (rg + alpha * coef)
@@ -341,8 +342,8 @@ def test_sgd_epoch_l1_matches_the_cumulative_penalty_rule():
     expected_coef, expected_b = naive_sgd_l1_epoch(X, y, order, coef, b, alpha, l1, eta)
     coef_k, b_k, state = coef.copy(), np.array([b]), np.zeros(6)
     rate = np.array([eta, 0.5, 1.0])
-    _kernels.sgd_epoch(
-        X, y, np.empty(0), order, coef_k, b_k, True, alpha, l1, state, _kernels.CONSTANT, rate,
+    binary_dense.binary_sgd_epoch(
+        X, y, np.empty(0), order, coef_k, b_k, True, alpha, l1, state, steps.CONSTANT, rate,
         1.0, *NO_AVERAGE,
     )  # fmt: skip
     np.testing.assert_allclose(coef_k, expected_coef, rtol=1e-10, atol=1e-13)
@@ -353,11 +354,11 @@ def test_sgd_epoch_l1_matches_the_cumulative_penalty_rule():
 
 def test_schedules_follow_scikit_learn_definitions():
     eta0, power_t, alpha, t0 = 0.5, 0.25, 0.01, 40.0
-    assert _kernels.learning_rate(_kernels.CONSTANT, 7.0, eta0, power_t, alpha, t0) == eta0
-    assert _kernels.learning_rate(_kernels.INVSCALING, 16.0, eta0, power_t, alpha, t0) == (
+    assert steps.learning_rate(steps.CONSTANT, 7.0, eta0, power_t, alpha, t0) == eta0
+    assert steps.learning_rate(steps.INVSCALING, 16.0, eta0, power_t, alpha, t0) == (
         pytest.approx(eta0 / 2)
     )
-    assert _kernels.learning_rate(_kernels.OPTIMAL, 11.0, eta0, power_t, alpha, t0) == (
+    assert steps.learning_rate(steps.OPTIMAL, 11.0, eta0, power_t, alpha, t0) == (
         pytest.approx(1 / (alpha * 50.0))
     )
 
@@ -365,15 +366,15 @@ def test_schedules_follow_scikit_learn_definitions():
 def test_read_sum_kernels_sum_x():
     X, *_ = make_problem(n=5000, d=9)
     expected = X.sum()
-    assert _kernels.read_sum(X) == pytest.approx(expected, rel=1e-12, abs=1e-9)
-    n_chunks = _kernels.n_chunks_for(5000)
-    assert _kernels.read_sum_parallel(X, n_chunks) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert reduction.array_sum(X) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    n_chunks = reduction.n_chunks_for(5000)
+    assert reduction.parallel_array_sum(X, n_chunks) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
 def test_last_level_cache_size_is_read_from_sysfs_or_defaults(tmp_path, monkeypatch):
     """The cached-X block rule follows the machine's largest data cache."""
-    assert _kernels.CACHED_X_BYTES == _kernels.last_level_cache_bytes() // 2
-    real_path = _kernels.Path
+    assert hardware.CACHED_X_BYTES == hardware.last_level_cache_bytes() // 2
+    real_path = hardware.Path
 
     def fake_sysfs(levels):
         for i, (kind, size) in enumerate(levels):
@@ -383,7 +384,7 @@ def test_last_level_cache_size_is_read_from_sysfs_or_defaults(tmp_path, monkeypa
             (index / "size").write_text(size + "\n")
 
     fake_sysfs([("Data", "48K"), ("Instruction", "64M"), ("Unified", "2048K"), ("Unified", "8M")])
-    monkeypatch.setattr(_kernels, "Path", lambda _: real_path(tmp_path))
-    assert _kernels.last_level_cache_bytes() == 8 << 20
-    monkeypatch.setattr(_kernels, "Path", lambda _: real_path(tmp_path / "missing"))
-    assert _kernels.last_level_cache_bytes(default=123) == 123
+    monkeypatch.setattr(hardware, "Path", lambda _: real_path(tmp_path))
+    assert hardware.last_level_cache_bytes() == 8 << 20
+    monkeypatch.setattr(hardware, "Path", lambda _: real_path(tmp_path / "missing"))
+    assert hardware.last_level_cache_bytes(default=123) == 123

@@ -27,17 +27,16 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import fastlr
-from fastlr import _kernels
-from fastlr._datafits import Multinomial, Objective
-from fastlr._multinomial import (
+from fastlr._datafits import Objective, make_datafit
+from fastlr._threads import numba_threads
+from fastlr.kernels import multinomial_dense, reduction, steps
+from fastlr.kernels.multinomial_dense import (
     multinomial_fused_gradient,
-    multinomial_gradient_sums,
     multinomial_minibatch_epoch,
     multinomial_n_chunks,
     multinomial_rows_gradient,
     multinomial_sgd_epoch,
 )
-from fastlr._threads import numba_threads
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 NO_ORDER = np.empty(0, np.int64)
@@ -90,10 +89,10 @@ def reference_objective(X, y, sw, coef, intercept, alpha):
 
 
 def kernel_sums(X, y, sw, coef, intercept, with_loss=True):
-    """``multinomial_gradient_sums`` into fresh zero buffers."""
+    """``multinomial_dense.gradient_sums`` into fresh zero buffers."""
     grad = np.zeros_like(coef)
     grad_b = np.zeros_like(intercept)
-    cost = multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
+    cost = multinomial_dense.gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
     return grad, grad_b, cost
 
 
@@ -162,7 +161,7 @@ def test_sums_are_added_into_the_buffers_and_row_slices_add_up():
     grad, grad_b = np.ones_like(coef), np.ones_like(intercept)
     cost = 0.0
     for rows in np.array_split(np.arange(6000), 3):
-        cost += multinomial_gradient_sums(
+        cost += multinomial_dense.gradient_sums(
             X[rows], y[rows], sw[rows], coef, intercept, True, grad, grad_b
         )
     assert_sums_close((grad - 1, grad_b - 1, cost), full, 1e-12)
@@ -248,7 +247,7 @@ def test_float32_input_is_computed_in_float32():
 def make_objective(X, y, sw, n_classes, C=1.0, fit_intercept=True):
     """The multinomial Objective with scikit-learn's scaling ``alpha = 1 / (C S)``."""
     total = X.shape[0] if len(sw) == 0 else float(np.sum(sw, dtype=np.float64))
-    datafit = Multinomial(X, y, sw, total, n_classes)
+    datafit = make_datafit(X, y, sw, total, n_classes)
     return Objective(datafit, 1.0 / (C * total), fit_intercept)
 
 
@@ -396,7 +395,7 @@ def test_sgd_epoch_matches_the_naive_update_rule(alpha):
     expected = naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, invscaling(0.2, 0.5))
     coef_k, intercept_k = coef.copy(), intercept.copy()
     sum_loss, t = multinomial_sgd_epoch(
-        X, y, sw, order, coef_k, intercept_k, True, alpha, 0.0, NO_L1, _kernels.INVSCALING,
+        X, y, sw, order, coef_k, intercept_k, True, alpha, 0.0, NO_L1, steps.INVSCALING,
         RATE, 1.0, *NO_AVERAGE,
     )  # fmt: skip
     assert t == 61.0 and sum_loss > 0
@@ -409,7 +408,7 @@ def test_sgd_epoch_without_intercept_leaves_it_unchanged():
     order = np.arange(30, dtype=np.int64)
     intercept_k = intercept.copy()
     multinomial_sgd_epoch(
-        X, y, sw, order, coef.copy(), intercept_k, False, 0.01, 0.0, NO_L1, _kernels.CONSTANT,
+        X, y, sw, order, coef.copy(), intercept_k, False, 0.01, 0.0, NO_L1, steps.CONSTANT,
         RATE, 1.0, *NO_AVERAGE,
     )  # fmt: skip
     assert np.array_equal(intercept_k, intercept)
@@ -439,7 +438,7 @@ def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
         alpha,
         0.0,
         NO_L1,
-        _kernels.INVSCALING,
+        steps.INVSCALING,
         RATE,
         1.0,
     )
@@ -451,14 +450,14 @@ def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
 def test_minibatch_epoch_is_bitwise_identical_across_threads():
     X, y, sw, coef, intercept = make_problem(n=1000, d=5, n_classes=3)
     order = np.random.default_rng(5).permutation(1000).astype(np.int64)
-    assert _kernels.batch_parts(300) == 4
+    assert reduction.batch_parts(300) == 4
     results = []
     for n_threads in (1, 2):
         coef_k, intercept_k = coef.copy(), intercept.copy()
         with numba_threads(n_threads):
             multinomial_minibatch_epoch(
                 X, y, sw, order, 300, coef_k, intercept_k, True, 0.05, 0.0, NO_L1,
-                _kernels.INVSCALING, RATE, 1.0,
+                steps.INVSCALING, RATE, 1.0,
             )  # fmt: skip
         results.append((coef_k, intercept_k))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -473,7 +472,7 @@ def test_epochs_lower_the_objective_in_float32(solver):
     intercept_k = np.zeros_like(intercept)
     order = np.random.default_rng(5).permutation(2000).astype(np.int64)
     start = objective(coef_k, intercept_k)[0]
-    args = (True, objective.alpha, 0.0, NO_L1, _kernels.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
+    args = (True, objective.alpha, 0.0, NO_L1, steps.CONSTANT, np.array([0.05, 0.5, 1.0]), 1.0)
     if solver == "sgd":
         no_average = (0.0, np.empty((0, 0), np.float32), np.empty(0, np.float32))
         multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args, *no_average)

@@ -1,6 +1,6 @@
 """CSR kernels against the dense kernels on the same data, densified with ``toarray``.
 
-Tolerances, as in :mod:`fastlr._sparse`: the CSR and dense kernels add the same
+Tolerances, as in :mod:`fastlr.kernels.binary_csr`: the CSR and dense kernels add the same
 products in a different order (the dense loop also adds the zeros, vectorized
 under reassociation). float64 differs by a few ulps per term, far below 1e-10
 relative; float32 accumulates about ``sqrt(n) * 6e-8`` relative over n ~ 1e3 to
@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from fastlr import _kernels, _sparse
 from fastlr._gradient import gradient_sums
-from fastlr._sparse import csr_gradient_sums
 from fastlr._threads import numba_threads
 from fastlr._validation import csr_arrays
+from fastlr.kernels import binary_csr, binary_dense, reduction, steps
 
 DTYPES = (np.float64, np.float32)
 INDEX_DTYPES = (np.int32, np.int64)
@@ -79,18 +78,39 @@ def assert_sums_close(actual, expected, dtype):
 # --------------------------------------------------------------------------
 
 
+def csr_gradient_sums(arrays, y, sw, coef, b, *, method="parallel", with_loss=True, out=None):
+    """``(grad_sum, intercept_sum, loss_sum)`` of the CSR kernels, ``out`` added into.
+
+    ``"parallel"``: the contract's :func:`fastlr.kernels.binary_csr.gradient_sums`
+    (chunked when the rows form several chunks); ``"loop"``: one serial pass.
+    """
+    out = np.zeros(arrays.n_features, arrays.data.dtype) if out is None else out
+    b = arrays.data.dtype.type(b)
+    if method == "loop":
+        no_order = np.empty(0, np.int64)
+        n = arrays.indptr.shape[0] - 1
+        one = arrays.data.dtype.type(1)
+        db, cost = binary_csr.csr_rows_gradient(
+            *arrays[:3], y, sw, no_order, 0, n, coef, one, b, with_loss, out
+        )
+        return out, db, cost
+    grad_b = np.zeros(1)
+    cost = binary_csr.gradient_sums(arrays, y, sw, coef, np.array([b]), with_loss, out, grad_b)
+    return out, grad_b[0], cost
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("method", _sparse.METHODS)
+@pytest.mark.parametrize("method", ["loop", "parallel"])
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gradient_sums_equal_the_dense_kernel(dtype, index_dtype, method, weighted):
     X, y, coef, b = make_csr(dtype=dtype, index_dtype=index_dtype)
     assert (np.diff(X.indptr) == 0).any()
-    assert _sparse.csr_n_chunks(*X.shape) > 1
+    assert binary_csr.csr_n_chunks(*X.shape) > 1
     sw = make_weights(X.shape[0], dtype, weighted)
     arrays = csr_arrays(X)
     assert arrays.indices.dtype == arrays.indptr.dtype == index_dtype
-    actual = csr_gradient_sums(*arrays, y, sw, coef, b, method=method)
+    actual = csr_gradient_sums(arrays, y, sw, coef, b, method=method)
     expected = gradient_sums(X.toarray(), y, sw, coef, b, method=method)
     assert_sums_close(actual, expected, dtype)
 
@@ -98,8 +118,8 @@ def test_gradient_sums_equal_the_dense_kernel(dtype, index_dtype, method, weight
 def test_gradient_without_loss_skips_only_the_loss():
     X, y, coef, b = make_csr()
     sw = np.empty(0)
-    grad, db, cost = csr_gradient_sums(*csr_arrays(X), y, sw, coef, b, with_loss=False)
-    full = csr_gradient_sums(*csr_arrays(X), y, sw, coef, b)
+    grad, db, cost = csr_gradient_sums(csr_arrays(X), y, sw, coef, b, with_loss=False)
+    full = csr_gradient_sums(csr_arrays(X), y, sw, coef, b)
     assert cost == 0.0
     assert np.array_equal(grad, full[0]) and db == full[1]
 
@@ -107,41 +127,41 @@ def test_gradient_without_loss_skips_only_the_loss():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_parallel_gradient_is_bitwise_identical_across_threads(dtype):
     X, y, coef, b = make_csr(n=20_000, dtype=dtype)
-    assert _sparse.csr_n_chunks(*X.shape) > 2
+    assert binary_csr.csr_n_chunks(*X.shape) > 2
     arrays, sw = csr_arrays(X), np.empty(0, dtype)
     results = []
     for n_jobs in (1, 2, 1, 2):
         with numba_threads(n_jobs):
-            results.append(csr_gradient_sums(*arrays, y, sw, coef, b, method="parallel"))
+            results.append(csr_gradient_sums(arrays, y, sw, coef, b, method="parallel"))
     for grad, db, cost in results[1:]:
         assert np.array_equal(grad, results[0][0])
         assert db == results[0][1] and cost == results[0][2]
 
 
 def test_wide_data_gets_fewer_chunks_from_its_shape_only():
-    assert _sparse.csr_n_chunks(10**6, 10) == _kernels.n_chunks_for(10**6)
-    assert _sparse.csr_n_chunks(10**6, 10**5) == _sparse.MAX_PARTIAL_ELEMENTS // 10**5
-    assert _sparse.csr_n_chunks(10**6, 10**9) == 1
-    assert _sparse.csr_n_chunks(0, 0) == 1
+    assert binary_csr.csr_n_chunks(10**6, 10) == reduction.n_chunks_for(10**6)
+    assert binary_csr.csr_n_chunks(10**6, 10**5) == binary_csr.MAX_PARTIAL_ELEMENTS // 10**5
+    assert binary_csr.csr_n_chunks(10**6, 10**9) == 1
+    assert binary_csr.csr_n_chunks(0, 0) == 1
 
 
 def test_capped_chunking_still_equals_the_dense_kernel(monkeypatch):
     X, y, coef, b = make_csr()
-    monkeypatch.setattr(_sparse, "MAX_PARTIAL_ELEMENTS", 3 * X.shape[1])
-    assert _sparse.csr_n_chunks(*X.shape) == 3
+    monkeypatch.setattr(binary_csr, "MAX_PARTIAL_ELEMENTS", 3 * X.shape[1])
+    assert binary_csr.csr_n_chunks(*X.shape) == 3
     sw = np.empty(0)
-    actual = csr_gradient_sums(*csr_arrays(X), y, sw, coef, b, method="parallel")
+    actual = csr_gradient_sums(csr_arrays(X), y, sw, coef, b, method="parallel")
     assert_sums_close(actual, gradient_sums(X.toarray(), y, sw, coef, b), np.float64)
 
 
 def test_gradient_sums_on_row_slices_add_up_to_the_full_gradient():
     X, y, coef, b = make_csr()
     sw = np.empty(0)
-    full = csr_gradient_sums(*csr_arrays(X), y, sw, coef, b)
+    full = csr_gradient_sums(csr_arrays(X), y, sw, coef, b)
     out = np.zeros(X.shape[1])
     total_b = total_loss = 0.0
     for rows in np.array_split(np.arange(X.shape[0]), 4):
-        _, db, cost = csr_gradient_sums(*csr_arrays(X[rows]), y[rows], sw, coef, b, out=out)
+        _, db, cost = csr_gradient_sums(csr_arrays(X[rows]), y[rows], sw, coef, b, out=out)
         total_b += db
         total_loss += cost
     assert_close(out, full[0], 1e-12)
@@ -155,7 +175,7 @@ def test_rows_gradient_over_an_order_slice_equals_the_dense_rows(dtype):
     order = np.random.default_rng(3).permutation(700).astype(np.int64)
     sw = make_weights(700, dtype, True)
     grad = np.zeros(X.shape[1], dtype)
-    db, cost = _sparse.csr_rows_gradient(
+    db, cost = binary_csr.csr_rows_gradient(
         *csr_arrays(X)[:3], y, sw, order, 100, 600, coef, dtype(1), b, True, grad
     )
     rows = order[100:600]
@@ -171,7 +191,7 @@ def test_duplicate_and_unsorted_entries_count_as_scipy_counts_them():
     y, coef = np.array([1.0, 0.0, 1.0]), np.array([0.5, -1.0, 2.0])
     arrays = csr_arrays(X)
     assert np.array_equal(arrays.indices, indices)  # nothing sorted or summed
-    actual = csr_gradient_sums(*arrays, y, np.empty(0), coef, 0.1)
+    actual = csr_gradient_sums(arrays, y, np.empty(0), coef, 0.1)
     assert_sums_close(actual, gradient_sums(X.toarray(), y, np.empty(0), coef, 0.1), np.float64)
 
 
@@ -227,21 +247,21 @@ def assert_epochs_equal(epoch_pair, problem, dtype, batch=(), **kwargs):
     return ours
 
 
-SGD = (_sparse.csr_sgd_epoch, _kernels.sgd_epoch)
-MINIBATCH = (_sparse.csr_minibatch_epoch, _kernels.minibatch_epoch)
+SGD = (binary_csr.csr_sgd_epoch, binary_dense.binary_sgd_epoch)
+MINIBATCH = (binary_csr.csr_minibatch_epoch, binary_dense.binary_minibatch_epoch)
 
 
 @pytest.mark.parametrize(
     ("penalty", "schedule"),
     [
-        ((0.0, 0.0), _kernels.INVSCALING),
-        ((0.01, 0.0), _kernels.OPTIMAL),
+        ((0.0, 0.0), steps.INVSCALING),
+        ((0.01, 0.0), steps.OPTIMAL),
         # w shrinks by 0.975 a step: the weight scale falls below 1e-9 every
         # ~800 steps and is folded back into coef mid-epoch.
-        ((0.5, 0.0), _kernels.CONSTANT),
+        ((0.5, 0.0), steps.CONSTANT),
         # Pure L1: the lazy truncation catches up to the dense one exactly.
-        ((0.0, 0.01), _kernels.CONSTANT),
-        ((0.0, 0.002), _kernels.OPTIMAL),
+        ((0.0, 0.01), steps.CONSTANT),
+        ((0.0, 0.002), steps.OPTIMAL),
     ],
 )
 @pytest.mark.parametrize("weighted", [False, True])
@@ -259,7 +279,7 @@ def test_sgd_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, penalty
 def test_sgd_elastic_net_equals_the_dense_epochs_when_every_row_is_full(dtype):
     """Every feature is in every row, so no weight lags on its L1 truncation."""
     problem = epoch_problem(dtype, np.int32, False, density=1.0, empty_rows=0.0)
-    penalty, schedule = (0.01, 0.01), _kernels.CONSTANT
+    penalty, schedule = (0.01, 0.01), steps.CONSTANT
     coef, *_ = assert_epochs_equal(SGD, problem, dtype, penalty=penalty, schedule=schedule)
     assert (coef == 0).any()
 
@@ -272,7 +292,7 @@ def test_sgd_elastic_net_equals_the_dense_epochs_when_every_row_is_full(dtype):
 def test_minibatch_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, batch_size, penalty):
     problem = epoch_problem(dtype, index_dtype, weighted)
     assert_epochs_equal(
-        MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=_kernels.INVSCALING
+        MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=steps.INVSCALING
     )
 
 
@@ -283,7 +303,7 @@ def test_minibatch_weight_scale_is_folded_when_it_underflows(dtype):
     X, y, sw, order, coef, b, _ = epoch_problem(dtype, np.int32, False)
     problem = (X, y, sw, order, coef, b, np.array([0.5, 0.5, 10.0]))
     assert_epochs_equal(
-        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=_kernels.CONSTANT
+        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=steps.CONSTANT
     )
 
 
@@ -349,9 +369,3 @@ def test_column_indices_out_of_range_are_rejected():
     X.indices[1] = 7
     with pytest.raises(ValueError, match=r"column indices outside \[0, 3\)"):
         csr_arrays(X)
-
-
-def test_unknown_method_is_rejected():
-    X, y, coef, b = make_csr(n=20, d=4, density=0.5)
-    with pytest.raises(ValueError, match="method must be one of"):
-        csr_gradient_sums(*csr_arrays(X), y, np.empty(0), coef, b, method="vectorized")

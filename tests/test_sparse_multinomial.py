@@ -1,6 +1,6 @@
 """CSR multinomial kernels and estimator against the dense ones on ``X.toarray()``.
 
-Tolerances, as in :mod:`fastlr._sparse_multinomial`: the CSR and dense kernels
+Tolerances, as in :mod:`fastlr.kernels.multinomial_csr`: the CSR and dense kernels
 add the same products in a different order (the dense loops also add the
 zeros, vectorized under reassociation); everything after the scores is the
 same code. float64 differs by a few ulps per term, far below 1e-10 relative;
@@ -20,24 +20,22 @@ from sklearn.datasets import load_iris, load_wine
 from sklearn.preprocessing import StandardScaler
 
 import fastlr
-from fastlr import _kernels, _sparse
-from fastlr._datafits import SparseMultinomial, make_datafit
-from fastlr._multinomial import (
-    multinomial_gradient_sums,
-    multinomial_minibatch_epoch,
-    multinomial_rows_gradient,
-    multinomial_sgd_epoch,
-)
-from fastlr._sparse_multinomial import (
+from fastlr._datafits import make_datafit
+from fastlr._threads import numba_threads
+from fastlr._validation import csr_arrays
+from fastlr.kernels import binary_csr, multinomial_csr, multinomial_dense, reduction, steps
+from fastlr.kernels.multinomial_csr import (
     csr_multinomial_fused_gradient,
-    csr_multinomial_gradient_sums,
     csr_multinomial_minibatch_epoch,
     csr_multinomial_n_chunks,
     csr_multinomial_rows_gradient,
     csr_multinomial_sgd_epoch,
 )
-from fastlr._threads import numba_threads
-from fastlr._validation import csr_arrays
+from fastlr.kernels.multinomial_dense import (
+    multinomial_minibatch_epoch,
+    multinomial_rows_gradient,
+    multinomial_sgd_epoch,
+)
 
 DTYPES = (np.float64, np.float32)
 # (data dtype, index dtype): int64 indices in float64 only, which saves
@@ -87,10 +85,10 @@ def make_weights(n, dtype, weighted, seed=1):
 
 
 def csr_sums(X, y, sw, coef, intercept, with_loss=True):
-    """``csr_multinomial_gradient_sums`` into fresh zero buffers."""
+    """``multinomial_csr.gradient_sums`` into fresh zero buffers."""
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
-    cost = csr_multinomial_gradient_sums(
-        *csr_arrays(X), y, sw, coef, intercept, with_loss, grad, grad_b
+    cost = multinomial_csr.gradient_sums(
+        csr_arrays(X), y, sw, coef, intercept, with_loss, grad, grad_b
     )
     return grad, grad_b, cost
 
@@ -98,7 +96,7 @@ def csr_sums(X, y, sw, coef, intercept, with_loss=True):
 def dense_sums(X, y, sw, coef, intercept):
     """The dense kernel's sums on ``X.toarray()``."""
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
-    cost = multinomial_gradient_sums(X.toarray(), y, sw, coef, intercept, True, grad, grad_b)
+    cost = multinomial_dense.gradient_sums(X.toarray(), y, sw, coef, intercept, True, grad, grad_b)
     return grad, grad_b, cost
 
 
@@ -190,15 +188,15 @@ def test_parallel_gradient_is_bitwise_identical_across_threads(dtype):
 
 
 def test_chunk_partials_are_capped_by_classes_times_features():
-    n_chunks = _sparse.MAX_PARTIAL_ELEMENTS // (10 * 10**4)
+    n_chunks = binary_csr.MAX_PARTIAL_ELEMENTS // (10 * 10**4)
     assert csr_multinomial_n_chunks(10**6, 10**4, 10) == n_chunks
-    assert csr_multinomial_n_chunks(10**6, 10, 3) == _kernels.n_chunks_for(10**6)
+    assert csr_multinomial_n_chunks(10**6, 10, 3) == reduction.n_chunks_for(10**6)
     assert csr_multinomial_n_chunks(10**6, 10**8, 3) == 1
 
 
 def test_capped_chunking_still_equals_the_dense_kernel(monkeypatch):
     X, y, coef, intercept = make_problem()
-    monkeypatch.setattr(_sparse, "MAX_PARTIAL_ELEMENTS", 3 * coef.size)
+    monkeypatch.setattr(binary_csr, "MAX_PARTIAL_ELEMENTS", 3 * coef.size)
     assert csr_multinomial_n_chunks(*X.shape, coef.shape[0]) == 3
     sw = np.empty(0)
     actual = csr_sums(X, y, sw, coef, intercept)
@@ -221,8 +219,8 @@ def test_sums_are_added_into_the_buffers_and_row_slices_add_up():
     full = csr_sums(X, y, sw, coef, intercept)
     grad, grad_b, cost = np.ones_like(coef), np.ones_like(intercept), 0.0
     for rows in np.array_split(np.arange(X.shape[0]), 3):
-        cost += csr_multinomial_gradient_sums(
-            *csr_arrays(X[rows]), y[rows], sw[rows], coef, intercept, True, grad, grad_b
+        cost += multinomial_csr.gradient_sums(
+            csr_arrays(X[rows]), y[rows], sw[rows], coef, intercept, True, grad, grad_b
         )
     assert_close(grad - 1, full[0], 1e-12)
     assert_close(grad_b - 1, full[1], 1e-12)
@@ -302,14 +300,14 @@ MINIBATCH = (csr_multinomial_minibatch_epoch, multinomial_minibatch_epoch)
 @pytest.mark.parametrize(
     ("penalty", "schedule"),
     [
-        ((0.0, 0.0), _kernels.INVSCALING),
-        ((0.01, 0.0), _kernels.OPTIMAL),
+        ((0.0, 0.0), steps.INVSCALING),
+        ((0.01, 0.0), steps.OPTIMAL),
         # W shrinks by 0.975 a step: the weight scale falls below 1e-9 every
         # ~800 steps and is folded back into coef mid-epoch.
-        ((0.5, 0.0), _kernels.CONSTANT),
+        ((0.5, 0.0), steps.CONSTANT),
         # Pure L1: the lazy truncation catches up to the dense one exactly.
-        ((0.0, 0.01), _kernels.CONSTANT),
-        ((0.0, 0.002), _kernels.OPTIMAL),
+        ((0.0, 0.01), steps.CONSTANT),
+        ((0.0, 0.002), steps.OPTIMAL),
     ],
 )
 @pytest.mark.parametrize("weighted", [False, True])
@@ -326,7 +324,7 @@ def test_sgd_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, penalty
 def test_sgd_elastic_net_equals_the_dense_epochs_when_every_row_is_full(dtype):
     """Every feature is in every row, so no weight lags on its L1 truncation."""
     problem = epoch_problem(dtype, np.int32, False, density=1.0, empty_rows=0.0)
-    penalty, schedule = (0.01, 0.01), _kernels.CONSTANT
+    penalty, schedule = (0.01, 0.01), steps.CONSTANT
     coef, *_ = assert_epochs_equal(SGD, problem, dtype, penalty=penalty, schedule=schedule)
     assert (coef == 0).any()
 
@@ -337,7 +335,7 @@ def test_epochs_without_intercept_leave_it_unchanged(epoch_pair):
     batch = (32,) if epoch_pair is MINIBATCH else ()
     _, intercept, *_ = assert_epochs_equal(
         epoch_pair, problem, np.float64, batch, fit_intercept=False, penalty=(0.01, 0.0),
-        schedule=_kernels.CONSTANT,
+        schedule=steps.CONSTANT,
     )  # fmt: skip
     assert np.array_equal(intercept, problem[5])
 
@@ -349,7 +347,7 @@ def test_epochs_without_intercept_leave_it_unchanged(epoch_pair):
 def test_minibatch_epochs_equal_the_dense_epochs(dtype, index_dtype, weighted, batch_size, penalty):
     problem = epoch_problem(dtype, index_dtype, weighted)
     coef, *_ = assert_epochs_equal(
-        MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=_kernels.INVSCALING
+        MINIBATCH, problem, dtype, (batch_size,), penalty=penalty, schedule=steps.INVSCALING
     )
     if penalty[1] > 0:
         assert (coef == 0).any()  # the prox set weights to 0
@@ -362,7 +360,7 @@ def test_minibatch_weight_scale_is_folded_when_it_underflows(dtype):
     X, y, sw, order, coef, intercept, _ = epoch_problem(dtype, np.int32, False)
     problem = (X, y, sw, order, coef, intercept, np.array([0.5, 0.5, 10.0]))
     assert_epochs_equal(
-        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=_kernels.CONSTANT
+        MINIBATCH, problem, dtype, (1,), penalty=(0.5, 0.0), schedule=steps.CONSTANT
     )
 
 
@@ -383,10 +381,10 @@ def sparse_dataset(loader, dtype=np.float64):
 def test_make_datafit_keeps_multiclass_csr_sparse():
     X, y, _, _ = make_problem(n=50, d=8, dtype=np.float32)
     datafit = make_datafit(X, y, np.empty(0, np.float32), 50.0, 4)
-    assert isinstance(datafit, SparseMultinomial)
+    assert datafit.kernels is multinomial_csr
     assert datafit.coef_shape == (4, 8) and datafit.n_outputs == 4
     assert datafit.curvature == 0.5
-    assert np.shares_memory(datafit.csr.data, X.data)
+    assert np.shares_memory(datafit.storage.kernel_x.data, X.data)
 
 
 @pytest.mark.parametrize(

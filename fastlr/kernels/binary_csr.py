@@ -1,13 +1,11 @@
-"""Compiled CSR twins of the dense binary-logistic kernels of :mod:`fastlr._kernels`.
+"""Binary logistic loss on CSR X: the twins of :mod:`.binary_dense`.
 
-A CSR matrix enters as its three arrays ``data, indices, indptr`` (see
-:func:`fastlr._validation.csr_arrays`, which checks and normalises them once) plus its number of
-columns. The contracts are those of the dense kernels: gradient kernels return
-*sums* over rows and add the coefficient part into the caller's buffer; ``sw``
-empty means unit weights; ``order`` is an int64 index array, or empty for rows
-in order; float32 data is computed in float32. X is never densified: a row
-costs its non-zeros only, and ``X.T @ r`` is a scatter into a dense buffer of
-length ``n_features``.
+A CSR matrix enters as :class:`CsrArrays` (``data, indices, indptr`` and its
+number of columns; :func:`fastlr._validation.csr_arrays` checks and
+normalises them once). The contracts are those of the dense kernels: float32
+data is computed in float32, and X is never densified: a row costs its
+non-zeros only, and ``X.T @ r`` is a scatter into a dense buffer of length
+``n_features``.
 
 The parallel gradient gives each fixed row chunk its own dense partial, summed
 in chunk order afterwards, so it is bitwise identical for any thread count.
@@ -22,32 +20,41 @@ vectorized under fastmath reassociation, adds in a different order. In float64
 that is a few ulps per term; in float32 the accumulated rounding of ~n terms is
 about ``sqrt(n) * 6e-8`` relative, so 1e-4 (float32) and 1e-10 (float64) are
 the tolerances the tests use.
-
-The scalar loss, the step-size schedule, the weight-scale fold and the L1
-steps are imported from :mod:`fastlr._kernels` rather than copied (numba's
-cache is stamped by the whole package, see :mod:`fastlr._jit`).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import prange
 
-from ._jit import kernel
-from ._kernels import (
-    LOSS_BATCH,
-    _rescale,
-    _shrink,
-    _truncate,
-    add_partials,
+from .._jit import kernel
+from .maths import LOSS_BATCH, pending_loss_sum, residual_and_loss, residual_queueing_loss
+from .reduction import add_partials, n_chunks_for
+from .steps import (
     batch_weight,
+    fold_average,
+    lazy_average_step,
     learning_rate,
-    n_chunks_for,
-    pending_loss_sum,
-    residual_and_loss,
-    residual_queueing_loss,
+    rescale,
+    shrink,
+    shrink_kept,
     soft_threshold,
+    truncate_kept,
 )
 
-METHODS = ("loop", "parallel")
+
+class CsrArrays(NamedTuple):
+    """The arrays of a CSR matrix as the kernels take them.
+
+    ``indices`` and ``indptr`` share one integer dtype; ``data`` is float32
+    or float64.
+    """
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    n_features: int
+
 
 # Cap on n_chunks * n_features of the parallel gradient's dense partials:
 # 8 MiB in float64, which a call zeroes and sums in ~2 ms. It also stays clear
@@ -55,18 +62,17 @@ METHODS = ("loop", "parallel")
 # page-faults afresh (measured 5x slower per byte). At 1e5 features this
 # leaves 10 chunks, so at most 10 threads share the work.
 MAX_PARTIAL_ELEMENTS = 2**20
-
-# A block of rows of the gradient: at most BLOCK_ROWS rows and, unless it is a
-# single row, at most BLOCK_NNZ non-zeros (96 KiB of float64 data and int32
+# A block of rows of the gradient: at most CSR_BLOCK_ROWS rows and, unless it is a
+# single row, at most CSR_BLOCK_NNZ non-zeros (96 KiB of float64 data and int32
 # indices), so that it is still in cache when it is re-read for the scatter.
-BLOCK_ROWS = 256
-BLOCK_NNZ = 8192
+CSR_BLOCK_ROWS = 256
+CSR_BLOCK_NNZ = 8192
 
 
 def csr_n_chunks(n_rows, n_features):
     """Row chunks of the parallel CSR gradient: a function of the shape only.
 
-    :func:`fastlr._kernels.n_chunks_for` rows' chunking, reduced so that the
+    :func:`fastlr.kernels.reduction.n_chunks_for` rows' chunking, reduced so that the
     chunks' dense partials hold at most ``MAX_PARTIAL_ELEMENTS`` elements.
 
     Parameters
@@ -80,11 +86,6 @@ def csr_n_chunks(n_rows, n_features):
         At least 1.
     """
     return max(1, min(n_chunks_for(n_rows), MAX_PARTIAL_ELEMENTS // max(n_features, 1)))
-
-
-# --------------------------------------------------------------------------
-# Row kernels: a dot product over a row's non-zeros, and its scatter.
-# --------------------------------------------------------------------------
 
 
 @kernel
@@ -111,16 +112,16 @@ def _row_axpy(data, indices, start, stop, scale, out):
 
 
 @kernel
-def _block_end(indptr, order, start, stop):
-    """End of the block of rows that begins at ``start``: see ``BLOCK_ROWS``."""
+def csr_block_end(indptr, order, start, stop):
+    """End of the block of rows that begins at ``start``: see ``CSR_BLOCK_ROWS``."""
     has_order = order.shape[0] > 0
-    limit = min(stop, start + BLOCK_ROWS)
+    limit = min(stop, start + CSR_BLOCK_ROWS)
     nnz = 0
     end = start
     while end < limit:
         i = order[end] if has_order else end
         nnz += indptr[i + 1] - indptr[i]
-        if nnz > BLOCK_NNZ and end > start:
+        if nnz > CSR_BLOCK_NNZ and end > start:
             break
         end += 1
     return end
@@ -134,7 +135,7 @@ def csr_rows_gradient(
 
     The scores are ``scale * coef . x_i + intercept`` (``scale`` is the
     weight scale of a mini-batch epoch, else 1). The twin of
-    :func:`fastlr._kernels.rows_gradient`: adds
+    :func:`fastlr.kernels.binary_dense.rows_gradient`: adds
     ``sum_i sw_i (a_i - y_i) x_i`` into ``grad_coef`` and returns
     ``(sum_i sw_i (a_i - y_i), sum_i sw_i loss_i)`` as float64. Rows go in
     blocks that stay in cache: the scores of a block (gathers), then its
@@ -144,12 +145,12 @@ def csr_rows_gradient(
     """
     one = data.dtype.type(1)
     has_order = order.shape[0] > 0
-    scores = np.empty(BLOCK_ROWS, data.dtype)
+    scores = np.empty(CSR_BLOCK_ROWS, data.dtype)
     db = 0.0
     cost = 0.0
     block_start = start
     while block_start < stop:
-        block_stop = _block_end(indptr, order, block_start, stop)
+        block_stop = csr_block_end(indptr, order, block_start, stop)
         for k in range(block_start, block_stop):
             i = order[k] if has_order else k
             z = _row_dot(data, indices, indptr[i], indptr[i + 1], coef, one - one)
@@ -170,11 +171,11 @@ def csr_rows_gradient(
 
 @kernel(parallel=True)
 def csr_fused_gradient(
-    data, indices, indptr, n_features, y, sw, coef, intercept, with_loss, n_chunks, grad_coef
+    data, indices, indptr, y, sw, coef, intercept, with_loss, n_chunks, grad_coef
 ):
     """One parallel pass over the non-zeros: gradient sums and, when asked, the loss sum.
 
-    The twin of :func:`fastlr._kernels.fused_gradient`. ``prange`` runs over
+    The twin of :func:`fastlr.kernels.binary_dense.fused_gradient`. ``prange`` runs over
     ``n_chunks`` fixed row chunks (see :func:`csr_n_chunks`), each scattering
     into its own dense partial of length ``n_features``; the partials are then
     added in chunk order, so the result is bitwise identical for any number of
@@ -187,7 +188,7 @@ def csr_fused_gradient(
     """
     n = indptr.shape[0] - 1
     chunk = -(-n // n_chunks)
-    partial = np.zeros((n_chunks, n_features), data.dtype)
+    partial = np.zeros((n_chunks, coef.shape[0]), data.dtype)
     partial_db = np.zeros(n_chunks)
     partial_cost = np.zeros(n_chunks)
     no_order = np.empty(0, np.int64)
@@ -214,80 +215,6 @@ def csr_fused_gradient(
     return add_partials(partial, partial_db, partial_cost, grad_coef)
 
 
-def csr_gradient_sums(
-    data,
-    indices,
-    indptr,
-    n_features,
-    y,
-    sw,
-    coef,
-    intercept,
-    *,
-    method="parallel",
-    with_loss=True,
-    out=None,
-):
-    """Add the gradient *sums* over the rows of a CSR X into ``out`` (validated input).
-
-    The CSR twin of :func:`fastlr._gradient.gradient_sums`; calls on row
-    slices of a data set with the same ``out`` sum to the call on all rows.
-
-    Parameters
-    ----------
-    data, indices, indptr : ndarray
-        X's CSR arrays, as returned by :func:`fastlr._validation.csr_arrays`.
-    n_features : int
-        Number of columns of X.
-    y : ndarray of shape (n_samples,)
-        0/1 targets in ``data``'s dtype.
-    sw : ndarray of shape (n_samples,) or (0,)
-        Sample weights in ``data``'s dtype, or empty for unit weights.
-    coef : ndarray of shape (n_features,)
-        Coefficients in ``data``'s dtype.
-    intercept : scalar of ``data``'s dtype
-    method : {"loop", "parallel"}, default="parallel"
-        ``"loop"``: one serial pass; ``"parallel"``: the chunked parallel pass
-        (serial when the rows form one chunk).
-    with_loss : bool, default=True
-        Also sum the loss; skipping it saves one ``log1p`` per sample.
-    out : ndarray of shape (n_features,), optional
-        Buffer the coefficient gradient sum is added into. Allocated (zeros)
-        when omitted.
-
-    Returns
-    -------
-    out : ndarray of shape (n_features,)
-        ``sum_i sw_i (a_i - y_i) x_i`` added to the incoming ``out``.
-    intercept_sum : float
-        ``sum_i sw_i (a_i - y_i)``.
-    loss_sum : float
-        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    if out is None:
-        out = np.zeros(n_features, dtype=data.dtype)
-    n_rows = indptr.shape[0] - 1
-    n_chunks = csr_n_chunks(n_rows, n_features)
-    if method == "parallel" and n_chunks > 1:
-        db, cost = csr_fused_gradient(
-            data, indices, indptr, n_features, y, sw, coef, intercept, with_loss, n_chunks, out
-        )
-    else:
-        no_order = np.empty(0, np.int64)
-        db, cost = csr_rows_gradient(
-            data, indices, indptr, y, sw, no_order, 0, n_rows, coef, data.dtype.type(1),
-            intercept, with_loss, out,
-        )  # fmt: skip
-    return out, db, cost
-
-
-# --------------------------------------------------------------------------
-# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
-# --------------------------------------------------------------------------
-
-
 @kernel
 def csr_sgd_epoch(
     data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
@@ -295,7 +222,7 @@ def csr_sgd_epoch(
 ):  # fmt: skip
     """One epoch of per-example SGD with L2 and L1 penalties, on CSR rows.
 
-    The twin of :func:`fastlr._kernels.sgd_epoch`, with the same arguments
+    The twin of :func:`fastlr.kernels.binary_dense.binary_sgd_epoch`, with the same arguments
     after the CSR arrays and the same returns; an update costs the row's
     non-zeros only. The L2 shrinkage is a scalar factor of w (scikit-learn's
     weight-scaling trick). The cumulative L1 truncation is lazy: a weight
@@ -346,7 +273,7 @@ def csr_sgd_epoch(
             queued = 0
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            wscale = _shrink_kept(coef, wscale, 1.0 - eta * alpha, averaging, avg_coef, lazy)
+            wscale = shrink_kept(coef, wscale, 1.0 - eta * alpha, averaging, avg_coef, lazy)
         step = data.dtype.type(dz * (eta / wscale)) if wscale > 0.0 else one - one
         _row_axpy(data, indices, lo, hi, -step, coef)
         if lazy[0] != 0.0:
@@ -358,80 +285,25 @@ def csr_sgd_epoch(
             b -= data.dtype.type(eta) * dz
         if averaging and t >= average_start:
             count = t - average_start + 1.0
-            _lazy_average_step(avg_coef, lazy, wscale, count)
+            lazy_average_step(avg_coef, lazy, wscale, count)
             avg_intercept[0] += data.dtype.type(1.0 / count) * (b - avg_intercept[0])
         t += 1.0
     if l1 > 0.0:
         for j in range(n_features):
-            _truncate_kept(coef, j, wscale, l1_state, avg_coef, lazy[0])
+            truncate_kept(coef, j, wscale, l1_state, avg_coef, lazy[0])
     if averaging:
-        _fold_average(coef, avg_coef, lazy)
+        fold_average(coef, avg_coef, lazy)
     sum_loss += pending_loss_sum(pending, queued)
-    _rescale(coef, wscale)
+    rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
-
-
-@kernel
-def _lazy_average_step(avg_coef, lazy, wscale, count):
-    """Running-mean step ``A <- A + (W - A) / count`` on ``A = (avg_coef + a V) / b``.
-
-    With ``W = wscale V``: ``b <- b / (1 - 1/count)``, then ``a <- a + wscale b /
-    count``; the first step (``count`` 1) sets ``A = W`` (one O(n_features) pass).
-    """
-    if count <= 1.0:
-        avg_coef[:] = 0
-        lazy[0] = wscale
-        lazy[1] = 1.0
-    else:
-        lazy[1] /= 1.0 - 1.0 / count
-        lazy[0] += wscale * lazy[1] / count
-
-
-@kernel
-def _fold_average(coef, avg_coef, lazy):
-    """``avg_coef <- (avg_coef + a coef) / b``, ``(a, b) <- (0, 1)``: the average made explicit."""
-    a = coef.dtype.type(lazy[0])
-    inv_b = coef.dtype.type(1.0 / lazy[1])
-    for j in range(coef.shape[0]):
-        avg_coef[j] = (avg_coef[j] + a * coef[j]) * inv_b
-    lazy[0] = 0.0
-    lazy[1] = 1.0
-
-
-@kernel
-def _shrink_kept(coef, wscale, factor, averaging, avg_coef, lazy):
-    """:func:`fastlr._kernels._shrink`; with ``averaging``, the lazy average is folded first.
-
-    ``coef`` and ``avg_coef`` are 1-D (flat views for the multinomial weights).
-    While the average is lazy (``a`` non-zero), the scale is folded below 0.5,
-    not 1e-9: ``avg_coef + a coef`` cancels about ``1 / wscale`` ulps (coef
-    holds W / wscale), which must stay small in float32. That is one O(d) fold
-    every ``ln 2 / (eta alpha)`` updates.
-    """
-    wscale *= max(0.0, factor)
-    if wscale < (0.5 if lazy[0] != 0.0 else 1e-9):
-        if averaging:
-            _fold_average(coef, avg_coef, lazy)
-        _rescale(coef, wscale)
-        wscale = 1.0
-    return wscale
-
-
-@kernel
-def _truncate_kept(coef, j, wscale, l1_state, avg_coef, a):
-    """:func:`fastlr._kernels._truncate`, offset in the lazy average (``a`` 0: none)."""
-    before = coef[j]
-    _truncate(coef, j, wscale, l1_state)
-    if a != 0.0:
-        avg_coef[j] -= coef.dtype.type(a) * (coef[j] - before)
 
 
 @kernel
 def _truncate_row(indices, start, stop, coef, wscale, l1_state, avg_coef, a):
     """Cumulative L1 truncation of the weights of the non-zeros ``start:stop``."""
     for p in range(start, stop):
-        _truncate_kept(coef, indices[p], wscale, l1_state, avg_coef, a)
+        truncate_kept(coef, indices[p], wscale, l1_state, avg_coef, a)
 
 
 @kernel
@@ -455,7 +327,7 @@ def csr_minibatch_epoch(
 ):
     """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``, on CSR rows.
 
-    The twin of :func:`fastlr._kernels.minibatch_epoch`: each batch takes one
+    The twin of :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`: each batch takes one
     step along its mean gradient plus ``alpha * w``, then the L1 proximal step
     (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
     Arguments and returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
@@ -482,19 +354,19 @@ def csr_minibatch_epoch(
         weight = batch_weight(sw, order, start, stop)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if weight > 0.0 and alpha > 0.0:
-            wscale = _shrink(coef, wscale, 1.0 - eta * alpha)
+            wscale = shrink(coef, wscale, 1.0 - eta * alpha)
         step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
         _step_and_clear(indices, indptr, order, start, stop, data.dtype.type(-step), grad, coef)
         if weight <= 0.0:
             continue
         if l1 > 0.0:
-            _rescale(coef, wscale)
+            rescale(coef, wscale)
             wscale = 1.0
             soft_threshold(coef, data.dtype.type(eta * l1))
         if fit_intercept:
             intercept[0] -= data.dtype.type(eta * db / weight)
         t += 1.0
-    _rescale(coef, wscale)
+    rescale(coef, wscale)
     return sum_loss, t
 
 
@@ -503,7 +375,7 @@ def _step_and_clear(indices, indptr, order, start, stop, step, grad, coef):
     """``coef[j] += step * grad[j]``, then ``grad[j] = 0``, for the columns of rows
     ``order[start:stop]``: the only entries a batch's gradient touched.
 
-    1-D weights; :func:`fastlr._sparse_multinomial._step_and_clear_t` is the
+    1-D weights; :func:`fastlr.kernels.multinomial_csr._step_and_clear_t` is the
     (n_features, K) twin (one form for both, with K = 1 here, ran this epoch
     5% slower).
     """
@@ -513,3 +385,45 @@ def _step_and_clear(indices, indptr, order, start, stop, step, grad, coef):
             j = np.uint64(indices[p])
             coef[j] += step * grad[j]
             grad[j] = 0
+
+
+# --------------------------------------------------------------------------
+# The family's contract (see fastlr.kernels).
+# --------------------------------------------------------------------------
+
+
+def gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
+    """Add the gradient sums over X's rows into the buffers; return the loss sum.
+
+    The CSR twin of :func:`fastlr.kernels.binary_dense.gradient_sums`, with
+    ``X`` a :class:`CsrArrays`: the chunked parallel pass when the rows form
+    several chunks (:func:`csr_n_chunks`), the serial one otherwise.
+    """
+    data, indices, indptr, n_features = X
+    b = data.dtype.type(intercept[0])
+    n_rows = indptr.shape[0] - 1
+    n_chunks = csr_n_chunks(n_rows, n_features)
+    if n_chunks > 1:
+        db, cost = csr_fused_gradient(
+            data, indices, indptr, y, sw, coef, b, with_loss, n_chunks, grad_coef
+        )
+    else:
+        no_order = np.empty(0, np.int64)
+        db, cost = csr_rows_gradient(
+            data, indices, indptr, y, sw, no_order, 0, n_rows, coef, data.dtype.type(1), b,
+            with_loss, grad_coef,
+        )  # fmt: skip
+    grad_intercept[0] += db
+    return cost
+
+
+def sgd_epoch(X, y, sw, order, args):
+    """One per-example epoch (:func:`csr_sgd_epoch`); returns ``(loss_sum, t)``."""
+    data, indices, indptr, _ = X
+    return csr_sgd_epoch(data, indices, indptr, y, sw, order, *args)
+
+
+def minibatch_epoch(X, y, sw, order, batch_size, args):
+    """One mini-batch epoch (:func:`csr_minibatch_epoch`); returns ``(loss_sum, t)``."""
+    data, indices, indptr, _ = X
+    return csr_minibatch_epoch(data, indices, indptr, y, sw, order, batch_size, *args.minibatch())

@@ -1,4 +1,4 @@
-"""Compiled kernels of the multinomial (softmax) cross-entropy, and its objective.
+"""Multinomial (softmax) cross-entropy on dense X: the softmax twins of :mod:`.binary_dense`.
 
 With ``K`` classes, coefficients ``W`` of shape (K, d) and intercepts ``b`` of
 shape (K,), sample ``i`` has scores ``z_i = W x_i + b`` and loss
@@ -6,34 +6,30 @@ shape (K,), sample ``i`` has scores ``z_i = W x_i + b`` and loss
 ``W`` and ``p_i - e_{y_i}`` for ``b``, with ``p_i = softmax(z_i)`` and ``e_k``
 the k-th unit vector.
 
-Conventions are those of :mod:`fastlr._kernels`: X is C-contiguous float32 or
-float64, ``y`` holds int64 class indices in ``0..K-1``, ``sw`` is the sample
-weight array in X's dtype or an empty array meaning "all ones", ``order`` is an
-int64 index array or an empty array meaning "rows in order". The gradient
-kernels return *sums* over rows and add them into the caller's buffers
-``grad_coef`` (K, d) and ``grad_intercept`` (K,), both in X's dtype. Nothing
-here validates its input.
+Conventions are those of :mod:`fastlr.kernels`, with ``y`` holding int64 class
+indices in ``0..K-1`` and the buffers ``grad_coef`` (K, d) and
+``grad_intercept`` (K,) in X's dtype. Nothing here validates its input.
 
 Design
 ------
 Blocks
-    Rows go in blocks of about 16 KiB of X (:func:`block_rows`): the block's
-    scores, then its softmax residuals, then the gradient update re-reading
-    the rows from cache, so X is read from memory once. Scores take four rows
-    and two classes per sweep, the update four rows and four classes: each
-    load serves several fused multiply-adds (1.15x-1.45x faster than one
-    class per sweep). Scores and residuals of a block are held class-major,
-    (K, rows), so the softmax loops run over rows and vectorize.
+    Rows go in blocks of about 64 KiB of X (:func:`multinomial_block_rows`):
+    the block's scores, then its softmax residuals, then the gradient update
+    re-reading the rows from cache, so X is read from memory once. Scores
+    take two rows and up to five classes per sweep, the update four rows and
+    four classes: each load serves several fused multiply-adds. Scores and
+    residuals of a block are held class-major, (K, rows), so the softmax
+    loops run over rows and vectorize.
 Stability
     Each row subtracts its largest score ``m``, so every ``exp(z_k - m)`` lies
     in (0, 1] and the largest gives exactly 1: one ``exp`` per class and
     sample serves the probabilities and the loss, all of a block's in one
-    vectorized call (:func:`fastlr._kernels.exp_neg_abs`; numba's ``np.exp``
-    calls libm once per value). With ``r`` the sum of the exponentials but
-    one of the largest, the loss is ``log1p(r) + m - z[y]`` (exact when one
-    class dominates, where ``log(1 + r)`` would round to 0) and, when ``y`` has
-    the largest score, ``p_y - 1 = -r / (1 + r)``, without cancellation.
-    The ``log1p`` is only taken when the loss is asked for.
+    vectorized call (:func:`fastlr.kernels.maths.exp_neg_abs`). With ``r``
+    the sum of the exponentials but one of the largest, the loss is
+    ``log1p(r) + m - z[y]`` (exact when one class dominates, where
+    ``log(1 + r)`` would round to 0) and, when ``y`` has the largest score,
+    ``p_y - 1 = -r / (1 + r)``, without cancellation. The ``log1p`` is only
+    taken when the loss is asked for.
 float32
     X, ``coef`` and the gradient sums stay in X's dtype (constants are built
     from it); a block's scores and residuals are float64 scratch, as in the
@@ -41,52 +37,38 @@ float32
 Parallel reduction
     :func:`multinomial_fused_gradient` runs ``prange`` over a fixed number of
     row chunks (:func:`multinomial_n_chunks`), each adding into its own
-    (K, d) partial, then sums the partials in chunk order: the result is
-    bitwise identical for any number of threads. The partials take
-    ``n_chunks * K * d`` floats, at most 1/32 of the size of X.
+    (K, d) partial, then sums the partials in chunk order: bitwise identical
+    for any number of threads. The partials take ``n_chunks * K * d`` floats,
+    at most 1/32 of the size of X.
 Compile time
     Array expressions (``a[:] = b``, ``a -= s * b``) are written as loops:
     each costs 0.3-2 s of numba compile time per signature, a loop ~0.1 s.
-
-The exp, log1p, schedule and L1 helpers are imported from
-:mod:`fastlr._kernels` (numba's cache is stamped by the whole package, so a
-change there recompiles these kernels too: see :mod:`fastlr._jit`).
 """
 
 import numpy as np
 from numba import prange
 
-from ._jit import kernel
-from ._kernels import (
-    MAX_CHUNKS,
-    PREFETCH_ROWS,
-    _truncate,
-    _zero,
-    batch_parts,
-    batch_weight,
-    exp_neg_abs,
-    learning_rate,
-    log1p_array,
-    prefetch_row,
-    soft_threshold,
-)
+from .._jit import kernel
+from .maths import PREFETCH_ROWS, exp_neg_abs, log1p_array, prefetch_row
+from .reduction import MAX_CHUNKS, batch_parts, zero
+from .steps import average_2d, batch_weight, learning_rate, scale_2d, soft_threshold, truncate
 
 # Rows per block: a block's rows stay in L2 between its scores and its
 # update, and its n_rows * K scores go through one vectorized exp. Measured on
 # 1e5 x 100 x 10 float64: 64 KiB blocks (80 rows) are 1.1x faster than 16 KiB
 # ones; past 64 KiB nothing changes.
-BLOCK_BYTES = 65536
-MIN_BLOCK_ROWS = 4
+MULTINOMIAL_BLOCK_BYTES = 65536
+MULTINOMIAL_MIN_BLOCK_ROWS = 4
 # Scores (rows x classes) per chunk of the fused gradient: 4096 take about
 # 45 us on one core of the 2-core test machine at d = 64, against a few
 # microseconds to start a parallel region with the omp layer.
 MIN_CHUNK_SCORES = 4096
 PARTIAL_SHARE = 32
-MAX_BLOCK_ROWS = 128
+MULTINOMIAL_MAX_BLOCK_ROWS = 128
 
 
 @kernel
-def block_rows(n_features, itemsize):
+def multinomial_block_rows(n_features, itemsize):
     """Rows per block for rows of this width: a multiple of 4, from 4 to 64.
 
     Parameters
@@ -98,14 +80,14 @@ def block_rows(n_features, itemsize):
     Returns
     -------
     rows : int
-        About ``BLOCK_BYTES`` of X.
+        About ``MULTINOMIAL_BLOCK_BYTES`` of X.
     """
-    rows = BLOCK_BYTES // max(1, n_features * itemsize) // 4 * 4
-    return max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, rows))
+    rows = MULTINOMIAL_BLOCK_BYTES // max(1, n_features * itemsize) // 4 * 4
+    return max(MULTINOMIAL_MIN_BLOCK_ROWS, min(MULTINOMIAL_MAX_BLOCK_ROWS, rows))
 
 
 @kernel
-def _workspace(n_classes, block):
+def multinomial_workspace(n_classes, block):
     """Scratch of the block kernels for blocks of ``block`` rows.
 
     Returns
@@ -198,7 +180,7 @@ def _store_2(z, k, r, scale, b, s0, s1):
 
 
 @kernel
-def _block_residuals(z, m, y, sw, rows, with_loss, work, row_work):
+def multinomial_block_residuals(z, m, y, sw, rows, with_loss, work, row_work):
     """Replace the block's scores by ``sw_i (softmax(z_i) - e_{y_i})``; return the loss sum.
 
     Each row is shifted by its largest score, then one vectorized ``exp``
@@ -220,7 +202,7 @@ def _block_residuals(z, m, y, sw, rows, with_loss, work, row_work):
         The block's row indices.
     with_loss : bool
     work, row_work : ndarray
-        From :func:`_workspace`.
+        From :func:`multinomial_workspace`.
 
     Returns
     -------
@@ -332,18 +314,13 @@ def _residuals_4(residual, k, r, dtype):
     )
 
 
-# --------------------------------------------------------------------------
-# Gradient sums: serial over a range of rows, and the fused parallel pass.
-# --------------------------------------------------------------------------
-
-
 @kernel
 def multinomial_rows_gradient(
     X, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, grad_intercept
 ):
     """Add the gradient sums over rows ``order[start:stop]`` (or ``start:stop``).
 
-    Rows go in blocks (:func:`block_rows`): the block's scores, one vectorized
+    Rows go in blocks (:func:`multinomial_block_rows`): the block's scores, one vectorized
     exp over them, the residuals, then the update re-reading the rows from
     cache. One pass over X from memory.
 
@@ -373,9 +350,9 @@ def multinomial_rows_gradient(
     """
     n_classes = coef.shape[0]
     has_order = order.shape[0] > 0
-    block = block_rows(X.shape[1], X.itemsize)
+    block = multinomial_block_rows(X.shape[1], X.itemsize)
     rows = np.empty(block, np.int64)
-    z, work, row_work = _workspace(n_classes, block)
+    z, work, row_work = multinomial_workspace(n_classes, block)
     db = np.zeros(n_classes)
     one = X.dtype.type(1)
     cost = 0.0
@@ -384,7 +361,7 @@ def multinomial_rows_gradient(
         for r in range(m):
             rows[r] = order[b0 + r] if has_order else b0 + r
         _block_scores(X, rows, m, coef, intercept, one, z)
-        cost += _block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
+        cost += multinomial_block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
         _block_update(X, rows, m, z, grad_coef)
         for r in range(m):
             for k in range(n_classes):
@@ -427,9 +404,48 @@ def multinomial_fused_gradient(
     return cost
 
 
-# --------------------------------------------------------------------------
-# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
-# --------------------------------------------------------------------------
+def multinomial_n_chunks(n_rows, n_classes):
+    """Row chunks of the fused multinomial gradient: by work, an even number past one.
+
+    A chunk holds at least ``MIN_CHUNK_SCORES`` scores (rows x classes), so
+    that a small pass such as digits' (1797 x 64, 10 classes: four chunks)
+    still shares out over two threads: 1.8x faster than one on a quiet
+    machine, and on average 1.1x slower with another process hogging a core
+    (a serial pass then waits for the scheduler too). The (K, d) partials of
+    the chunks take at most ``1 / PARTIAL_SHARE`` of X. An even count gives
+    two threads equal shares: 3 chunks ran 1.25x slower than 2 or 4 on
+    digits. At most ``MAX_CHUNKS``. A function of the problem's shape only,
+    so the sums are bitwise identical for any number of threads.
+    """
+    by_work = -(-n_rows * n_classes // MIN_CHUNK_SCORES)
+    n_chunks = min(MAX_CHUNKS, by_work, n_rows // (PARTIAL_SHARE * n_classes))
+    return n_chunks - n_chunks % 2 if n_chunks > 1 else 1
+
+
+def gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
+    """Add the gradient sums over all rows into the buffers; return the loss sum.
+
+    The fused parallel kernel when the pass splits into several chunks
+    (:func:`multinomial_n_chunks`), the serial one otherwise.
+
+    Parameters
+    ----------
+    X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept
+        As for :func:`multinomial_rows_gradient`.
+
+    Returns
+    -------
+    loss_sum : float
+    """
+    n_chunks = multinomial_n_chunks(X.shape[0], coef.shape[0])
+    if n_chunks > 1:
+        return multinomial_fused_gradient(
+            X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef, grad_intercept
+        )
+    no_order = np.empty(0, np.int64)
+    return multinomial_rows_gradient(
+        X, y, sw, no_order, 0, X.shape[0], coef, intercept, with_loss, grad_coef, grad_intercept
+    )
 
 
 @kernel
@@ -440,7 +456,7 @@ def multinomial_sgd_epoch(
     """One epoch of per-example SGD on the softmax loss with L2 and L1 penalties.
 
     For each example in ``order``: ``W <- (1 - eta alpha) W - eta sw (p - e_y) x^T``
-    and ``b <- b - eta sw (p - e_y)``. As in :func:`fastlr._kernels.sgd_epoch`,
+    and ``b <- b - eta sw (p - e_y)``. As in :func:`fastlr.kernels.binary_dense.binary_sgd_epoch`,
     the shrinkage is kept as a scalar factor of ``W`` so the L2 penalty costs
     O(1) per sample, and L1 is the cumulative truncation of that kernel.
 
@@ -453,14 +469,14 @@ def multinomial_sgd_epoch(
     alpha, l1 : float
         L2 and L1 strengths on the mean loss.
     l1_state : ndarray of shape (n_classes * n_features + 1,)
-        The cumulative L1 state of :func:`fastlr._kernels.sgd_epoch`, over
+        The cumulative L1 state of :func:`fastlr.kernels.binary_dense.binary_sgd_epoch`, over
         ``coef.ravel()``; unused (may be empty) when ``l1`` is 0.
     rate : ndarray of shape (3,)
         ``(eta0, power_t, t0)`` of the schedule.
     t : float
         Number of updates made before this epoch, plus one.
     average_start, avg_coef, avg_intercept
-        Averaged SGD as in :func:`fastlr._kernels.sgd_epoch`, with
+        Averaged SGD as in :func:`fastlr.kernels.binary_dense.binary_sgd_epoch`, with
         ``avg_coef`` of shape (n_classes, n_features) and ``avg_intercept``
         of shape (n_classes,) (O(n_classes n_features) per sample).
 
@@ -474,7 +490,7 @@ def multinomial_sgd_epoch(
     n_classes = coef.shape[0]
     dtype = X.dtype.type
     rows = np.empty(1, np.int64)
-    z, work, row_work = _workspace(n_classes, 1)
+    z, work, row_work = multinomial_workspace(n_classes, 1)
     wscale = 1.0
     sum_loss = 0.0
     n = order.shape[0]
@@ -483,50 +499,30 @@ def multinomial_sgd_epoch(
             prefetch_row(X, order[position + PREFETCH_ROWS])
         rows[0] = order[position]
         _block_scores(X, rows, 1, coef, intercept, dtype(wscale), z)
-        sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
+        sum_loss += multinomial_block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            # _shrink written out, as in fastlr._kernels.sgd_epoch (per example).
+            # shrink written out, as in fastlr.kernels.binary_dense.binary_sgd_epoch (per example).
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
-                _scale(coef, dtype(wscale))
+                scale_2d(coef, dtype(wscale))
                 wscale = 1.0
         if fit_intercept:
             for k in range(n_classes):
                 intercept[k] -= dtype(eta * z[k, 0])
-        _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
+        scale_2d(z, -eta / wscale if wscale > 0.0 else 0.0)
         _block_update(X, rows, 1, z, coef)
         if l1 > 0.0:
             flat = coef.reshape(-1)
             l1_state[flat.shape[0]] += eta * l1
             for j in range(flat.shape[0]):
-                _truncate(flat, j, wscale, l1_state)
+                truncate(flat, j, wscale, l1_state)
         if average_start > 0.0 and t >= average_start:
             mu = 1.0 / (t - average_start + 1.0)
-            _average(coef, intercept, wscale, mu, avg_coef, avg_intercept)
+            average_2d(coef, intercept, wscale, mu, avg_coef, avg_intercept)
         t += 1.0
-    _scale(coef, dtype(wscale))
+    scale_2d(coef, dtype(wscale))
     return sum_loss, t
-
-
-@kernel
-def _average(coef, intercept, wscale, mu, avg_coef, avg_intercept):
-    """One running-mean step ``avg <- avg + mu (w - avg)`` of W = wscale coef and b."""
-    dtype = coef.dtype.type
-    scale = dtype(wscale)
-    step = dtype(mu)
-    for k in range(coef.shape[0]):
-        for j in range(coef.shape[1]):
-            avg_coef[k, j] += step * (scale * coef[k, j] - avg_coef[k, j])
-        avg_intercept[k] += step * (intercept[k] - avg_intercept[k])
-
-
-@kernel
-def _scale(a, factor):
-    """``a *= factor`` for a 2-D array (a loop: array expressions compile slowly)."""
-    for k in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[k, j] *= factor
 
 
 @kernel(parallel=True)
@@ -540,9 +536,9 @@ def multinomial_minibatch_epoch(
     the L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
     batches. Arguments and returns as :func:`multinomial_sgd_epoch` (``l1_state``
     is unused); the loss of each batch is taken before its step. A batch's
-    gradient is summed over :func:`fastlr._kernels.batch_parts` fixed parts in
+    gradient is summed over :func:`fastlr.kernels.reduction.batch_parts` fixed parts in
     parallel, then added in part order (bitwise the same on any number of
-    threads), as in :func:`fastlr._kernels.minibatch_epoch`.
+    threads), as in :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`.
     """
     n = order.shape[0]
     n_classes, d = coef.shape
@@ -555,8 +551,8 @@ def multinomial_minibatch_epoch(
         stop = min(start + batch_size, n)
         part = -(-(stop - start) // n_parts)
         # Serial zeroing: under parallel=True an array expression is a parallel region.
-        _zero(part_grad.reshape(-1))
-        _zero(part_b.reshape(-1))
+        zero(part_grad.reshape(-1))
+        zero(part_b.reshape(-1))
         if n_parts == 1:  # no parallel region per small batch
             part_cost[0] = multinomial_rows_gradient(
                 X, y, sw, order, start, stop, coef, intercept, True, part_grad[0], part_b[0]
@@ -594,49 +590,18 @@ def multinomial_minibatch_epoch(
 
 
 # --------------------------------------------------------------------------
-# Entry point of the gradient: serial or parallel by the number of chunks.
+# The family's contract (see fastlr.kernels).
 # --------------------------------------------------------------------------
 
 
-def multinomial_n_chunks(n_rows, n_classes):
-    """Row chunks of the fused multinomial gradient: by work, an even number past one.
+def sgd_epoch(X, y, sw, order, args):
+    """One per-example epoch (:func:`multinomial_sgd_epoch`); returns ``(loss_sum, t)``.
 
-    A chunk holds at least ``MIN_CHUNK_SCORES`` scores (rows x classes), so
-    that a small pass such as digits' (1797 x 64, 10 classes: four chunks)
-    still shares out over two threads: 1.8x faster than one on a quiet
-    machine, and on average 1.1x slower with another process hogging a core
-    (a serial pass then waits for the scheduler too). The (K, d) partials of
-    the chunks take at most ``1 / PARTIAL_SHARE`` of X. An even count gives
-    two threads equal shares: 3 chunks ran 1.25x slower than 2 or 4 on
-    digits. At most ``MAX_CHUNKS``. A function of the problem's shape only,
-    so the sums are bitwise identical for any number of threads.
+    ``args`` is a :class:`fastlr.kernels.steps.EpochArgs`.
     """
-    by_work = -(-n_rows * n_classes // MIN_CHUNK_SCORES)
-    n_chunks = min(MAX_CHUNKS, by_work, n_rows // (PARTIAL_SHARE * n_classes))
-    return n_chunks - n_chunks % 2 if n_chunks > 1 else 1
+    return multinomial_sgd_epoch(X, y, sw, order, *args)
 
 
-def multinomial_gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
-    """Add the gradient sums over all rows into the buffers; return the loss sum.
-
-    The fused parallel kernel when the pass splits into several chunks
-    (:func:`multinomial_n_chunks`), the serial one otherwise.
-
-    Parameters
-    ----------
-    X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept
-        As for :func:`multinomial_rows_gradient`.
-
-    Returns
-    -------
-    loss_sum : float
-    """
-    n_chunks = multinomial_n_chunks(X.shape[0], coef.shape[0])
-    if n_chunks > 1:
-        return multinomial_fused_gradient(
-            X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef, grad_intercept
-        )
-    no_order = np.empty(0, np.int64)
-    return multinomial_rows_gradient(
-        X, y, sw, no_order, 0, X.shape[0], coef, intercept, with_loss, grad_coef, grad_intercept
-    )
+def minibatch_epoch(X, y, sw, order, batch_size, args):
+    """One mini-batch epoch (:func:`multinomial_minibatch_epoch`); returns ``(loss_sum, t)``."""
+    return multinomial_minibatch_epoch(X, y, sw, order, batch_size, *args.minibatch())

@@ -1,33 +1,34 @@
-"""Compiled kernels: the loss, the three gradient algorithms and the SGD epochs.
+"""Binary logistic loss on dense X: the seeds' algorithms and the fused parallel gradient.
 
-Every function here is compiled with numba and trusts its inputs: X is a
-C-contiguous float32 or float64 array, y holds 0/1 in X's dtype, ``sw`` is the
-sample weight array in X's dtype or an empty array meaning "all ones", and
-``order`` is an int64 index array or an empty array meaning "rows in order".
-Validation happens once, in :mod:`fastlr._validation`.
+``loop_gradient`` is seed 002's per-example loop and ``batch_gradient`` its
+vectorized algorithm, compiled; :func:`fused_gradient` is one parallel pass
+that reads X once per evaluation. Rows go in blocks small enough to stay in
+L1 (:func:`block_rows`): the block's scores, one vectorized exp (and log1p,
+for the loss), the residuals, then the update re-reading the rows from cache.
 
-The gradient kernels return *sums* over rows (not means) and add them into
-the caller's buffers, so that partial gradients over row slices (out-of-core
-chunks, Dask partitions) add up to the gradient over all rows.
-
-The binary kernels and the helpers the multinomial and CSR twins share live
-here (numba's cache is stamped by the whole package: see :mod:`fastlr._jit`).
+Conventions (shared by the four families, see :mod:`fastlr.kernels`): X is
+C-contiguous float32 or float64, ``y`` holds 0/1 in X's dtype, ``sw`` the
+sample weights in X's dtype or is empty for unit weights, ``order`` an int64
+row index array or empty for rows in order. Nothing here validates its input.
 """
 
-from pathlib import Path
-
 import numpy as np
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import prange
 
-from ._jit import kernel
-
-# Rows per chunk of the parallel reduction. The chunking depends on the number
-# of rows only, never on the thread count, so results are reproducible.
-MIN_CHUNK_ROWS = 2048
-MAX_CHUNKS = 128
+from .._jit import kernel
+from .hardware import CACHED_X_BYTES
+from .maths import (
+    LOSS_BATCH,
+    PREFETCH_ROWS,
+    exp_neg_abs,
+    log1p_unit,
+    pending_loss_sum,
+    prefetch_row,
+    residual_and_loss,
+    residual_queueing_loss,
+)
+from .reduction import add_partials, batch_parts, n_chunks_for, zero
+from .steps import batch_weight, learning_rate, rescale, soft_threshold, truncate
 
 # Rows per block of the blocked gradient: the block's scores go through a
 # vectorized exp together, and its rows are re-read from cache for the update.
@@ -51,208 +52,6 @@ WIDE_BLOCK_ROWS = 16
 MAX_MULTIROW_FEATURES = 256
 # float64 rows this narrow take four rows per score sweep too (range_scores).
 NARROW_ROW_FEATURES = 16
-
-# exp(-a) = 2^-k exp(-r) with k = round(a / ln 2) and |r| <= ln(2) / 2; ln 2
-# split in two so that k ln 2 is exact to double precision (Cody and Waite).
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
-LOG2E = 1.4426950408889634
-# Bits of a float64: its mantissa, and the exponent field of 1.0.
-MANTISSA_MASK = (1 << 52) - 1
-ONE_BITS = 1023 << 52
-SQRT2 = 1.4142135623730951
-# exp(-708) is the last power of two above the smallest normal float64.
-EXP_ARG_MAX = 708.0
-
-# Shuffled rows are prefetched this many rows ahead (measured: 2 to 16 give
-# the same 1.5x on a 1e6 x 100 SGD epoch; the work of a row hides one miss).
-PREFETCH_ROWS = 4
-
-# Per-example epochs sum their losses this many examples at a time: the
-# log1p then runs vectorized, off the chain from one update to the next.
-LOSS_BATCH = 64
-
-# A mini-batch's gradient is split in parts of at least this many rows, at
-# most this many parts. Measured at 1e6 x 100 float64 on 2 threads: batch 256
-# in 4 parts ran 1.15x faster than in 2 (load balance), and the split epochs
-# are 1.7-1.9x (batch 256) and 2.2x (4096) faster than unsplit ones.
-MIN_PART_ROWS = 64
-MAX_BATCH_PARTS = 8
-
-# Schedules, as scikit-learn's SGD defines them.
-CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
-
-
-def last_level_cache_bytes(default=32 << 20):
-    """Size of CPU 0's largest data cache, from Linux's sysfs, else ``default``.
-
-    Returns
-    -------
-    size : int
-        Bytes.
-    """
-    sizes = []
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
-        try:
-            if (index / "type").read_text().strip() == "Instruction":
-                continue
-            text = (index / "size").read_text().strip().upper()
-        except OSError:
-            continue
-        unit = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
-        digits = text.rstrip("KM")
-        if digits.isdigit():
-            sizes.append(int(digits) * unit)
-    return max(sizes, default=default)
-
-
-# Read once at import and compiled into the kernels as a constant.
-CACHED_X_BYTES = last_level_cache_bytes() // 2
-
-
-def n_chunks_for(n_rows):
-    """Number of row chunks of the parallel reduction for ``n_rows`` rows.
-
-    Parameters
-    ----------
-    n_rows : int
-        Number of rows reduced.
-
-    Returns
-    -------
-    n_chunks : int
-        At least 1, at most ``MAX_CHUNKS``; a function of ``n_rows`` only.
-    """
-    return max(1, min(MAX_CHUNKS, -(-n_rows // MIN_CHUNK_ROWS)))
-
-
-@intrinsic
-def prefetch_row(typingctx, X, i):
-    """Ask the CPU to start loading row ``i`` of the C-contiguous 2-D array X.
-
-    One ``llvm.prefetch`` per 64-byte line of the row. A shuffled epoch reads
-    rows in random order, so the hardware prefetcher cannot guess the next
-    one; each row's dot product and update depend on the previous row's, so
-    out-of-order execution cannot run ahead to it either.
-    """
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        array = context.make_array(array_type)(context, builder, args[0])
-        zero = context.get_constant(types.intp, 0)
-        start = cgutils.get_item_pointer2(
-            context, builder, array.data, cgutils.unpack_tuple(builder, array.shape),
-            cgutils.unpack_tuple(builder, array.strides), array_type.layout, [args[1], zero],
-            wraparound=False, boundscheck=False,
-        )  # fmt: skip
-        base = builder.bitcast(start, ir.IntType(8).as_pointer())
-        row_bytes = builder.extract_value(array.strides, 0)
-        i32 = ir.IntType(32)
-        hint = ir.FunctionType(ir.VoidType(), [base.type, i32, i32, i32])
-        prefetch = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0")
-        line = context.get_constant(types.intp, 64)
-        with cgutils.for_range_slice(builder, zero, row_bytes, line) as (offset, _):
-            # read access, no temporal locality (prefetchnta), data cache: the
-            # row is used once, soon. Measured 1.12x a high-locality prefetch
-            # on a shuffled SGD epoch (1e6 x 100 float64); mini-batch the same.
-            address = builder.gep(base, [offset])
-            builder.call(prefetch, [address, i32(0), i32(0), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(X, i), codegen
-
-
-# --------------------------------------------------------------------------
-# Scalar loss: one exp per sample serves the sigmoid and the loss.
-# --------------------------------------------------------------------------
-
-
-@kernel(exact=True)
-def sigmoid_and_log1pexp(z, one, with_loss):
-    """Return ``(sigmoid(z), log(1 + exp(z)))`` without overflow.
-
-    Both use ``e = exp(-|z|)``, which lies in (0, 1] for every finite ``z``.
-    The second value is only computed when ``with_loss`` is true (it is 0
-    otherwise): ``log1p`` costs as much as the ``exp``.
-    """
-    e = np.exp(-abs(z))
-    inv = one / (one + e)
-    prob = inv if z >= 0 else e * inv
-    softplus = one - one
-    if with_loss:
-        # log1p(e) by Goldberg's identity: exact to a few ulps and, with one
-        # division, ~2x faster than numba's log1p call.
-        u = one + e
-        softplus = e if u == one else np.log(u) * (e / (u - one))
-        if z > 0:
-            softplus += z
-    return prob, softplus
-
-
-@kernel
-def residual_and_loss(z, i, y, sw, one, with_loss):
-    """Sample ``i``'s residual ``sigmoid(z) - y_i`` and log-loss ``log(1 + exp(z)) - y_i z``.
-
-    Both are multiplied by the sample weight ``sw[i]`` (``sw`` empty: weight 1).
-    """
-    prob, softplus = sigmoid_and_log1pexp(z, one, with_loss)
-    loss = softplus - y[i] * z if with_loss else one - one
-    residual = prob - y[i]
-    if sw.shape[0] > 0:
-        return residual * sw[i], loss * sw[i]
-    return residual, loss
-
-
-@kernel
-def residual_queueing_loss(z, i, y, sw, pending, count):
-    """Sample ``i``'s weighted residual; its loss goes to column ``count`` of ``pending``.
-
-    The per-example epochs' residual: one scalar ``exp``, and the loss's
-    ``log1p`` left to :func:`pending_loss_sum`, which takes a batch of them
-    vectorized. Measured on shuffled epochs: 1.06-1.10x at 1e6 x 100 float64
-    (with the step's division taken off the score's chain), 1.09x on CSR rows
-    of 50 non-zeros. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``,
-    the weighted rest of the loss, the weight, and room for the ``log1p``.
-    The caller counts the queue and sums it when full: with that inside this
-    helper, the dense epoch ran 1.08x slower.
-    """
-    one = y.dtype.type(1)
-    e = np.exp(-abs(z))
-    inv = one / (one + e)
-    residual = (inv if z >= 0 else e * inv) - y[i]
-    weight = sw[i] if sw.shape[0] > 0 else one
-    pending[0, count] = e
-    pending[1, count] = weight * (max(z, 0.0) - y[i] * z)
-    pending[2, count] = weight
-    return residual * weight
-
-
-@kernel
-def pending_loss_sum(pending, count):
-    """Sum of the ``count`` losses queued by :func:`residual_queueing_loss`."""
-    log1p_unit(pending[0], count, pending[3])
-    total = 0.0
-    for k in range(count):
-        total += pending[2, k] * pending[3, k] + pending[1, k]
-    return total
-
-
-@kernel
-def sigmoid_array(z, out):
-    """Stable elementwise sigmoid of ``z`` into ``out``."""
-    one = z.dtype.type(1)
-    for i in range(z.shape[0]):
-        out[i], _ = sigmoid_and_log1pexp(z[i], one, False)
-    return out
-
-
-@kernel
-def log1pexp_array(z, out):
-    """Stable elementwise ``log(1 + exp(z))`` of ``z`` into ``out``."""
-    one = z.dtype.type(1)
-    for i in range(z.shape[0]):
-        _, out[i] = sigmoid_and_log1pexp(z[i], one, True)
-    return out
 
 
 @kernel
@@ -282,118 +81,6 @@ def block_rows(n_rows, n_features, itemsize, gathered=False):
     if gathered:
         budget = max(budget, GATHERED_BLOCK_BYTES)
     return max(MIN_BLOCK_ROWS, min(MAX_BLOCK_ROWS, budget // row_bytes))
-
-
-@kernel(exact=True)
-def exp_neg_abs(z, m, e, kbuf, bits):
-    """``e[k] = exp(-|z[k]|)`` for ``k < m``, in loops that LLVM vectorizes.
-
-    numba has no vector ``exp`` (each call goes to libm), so this is a
-    degree-13 Taylor polynomial on the reduced argument, scaled by ``2^-k``
-    built from its bits. Relative error below 3e-16; 0 past ``|z| = 708``.
-    """
-    for k in range(m):
-        a = min(abs(z[k]), EXP_ARG_MAX)
-        kf = np.floor(a * LOG2E + 0.5)
-        r = (kf * LN2_HI - a) + kf * LN2_LO
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        e[k] = p * r + 1.0
-        kbuf[k] = 1023.0 - kf
-    # The float -> int conversion vectorizes only in a loop of its own.
-    for k in range(m):
-        bits[k] = np.int64(kbuf[k]) << 52
-    scale = bits.view(np.float64)
-    for k in range(m):
-        e[k] = e[k] * scale[k] if z[k] > -EXP_ARG_MAX and z[k] < EXP_ARG_MAX else 0.0
-
-
-@kernel(exact=True)
-def log1p_unit(e, m, out):
-    """``out[k] = log(1 + e[k])`` for ``0 <= e[k] <= 1``, vectorizable.
-
-    ``log(1 + e) = 2 atanh(s)`` with ``s = e / (2 + e) <= 1/3``
-    (:func:`two_atanh`), exact for small ``e``.
-    """
-    for k in range(m):
-        out[k] = two_atanh(e[k] / (2.0 + e[k]))
-
-
-@kernel(exact=True)
-def two_atanh(s):
-    """``2 atanh(s) = log((1 + s) / (1 - s))`` for ``|s| <= 1/3``.
-
-    The odd series to ``s^35``: its first dropped term is below 1e-17 relative.
-    """
-    s2 = s * s
-    p = 1.0 / 35.0
-    p = p * s2 + 1.0 / 33.0
-    p = p * s2 + 1.0 / 31.0
-    p = p * s2 + 1.0 / 29.0
-    p = p * s2 + 1.0 / 27.0
-    p = p * s2 + 1.0 / 25.0
-    p = p * s2 + 1.0 / 23.0
-    p = p * s2 + 1.0 / 21.0
-    p = p * s2 + 1.0 / 19.0
-    p = p * s2 + 1.0 / 17.0
-    p = p * s2 + 1.0 / 15.0
-    p = p * s2 + 1.0 / 13.0
-    p = p * s2 + 1.0 / 11.0
-    p = p * s2 + 1.0 / 9.0
-    p = p * s2 + 1.0 / 7.0
-    p = p * s2 + 1.0 / 5.0
-    p = p * s2 + 1.0 / 3.0
-    return 2.0 * s * (p * s2 + 1.0)
-
-
-@kernel(exact=True)
-def log1p_array(x, m, out, bits):
-    """``out[k] = log(1 + x[k])`` for ``x[k] >= 0`` and ``k < m``, vectorizable.
-
-    ``u = 1 + x`` is split as ``2^k f`` with ``f`` in ``[sqrt(1/2), sqrt(2))``
-    (from its bits), ``log f = 2 atanh(s)`` with ``s = (f - 1) / (f + 1)``,
-    ``|s| < 0.172`` (:func:`two_atanh`), and
-    ``(x - (u - 1)) / u`` restores what rounding ``1 + x`` lost, so small
-    ``x`` keep full precision. ``bits`` is an int64 scratch of length ``m``.
-    """
-    for k in range(m):
-        out[k] = 1.0 + x[k]
-    u_bits = out[:m].view(np.int64)
-    for k in range(m):
-        bits[k] = (u_bits[k] & MANTISSA_MASK) | ONE_BITS
-    # The int -> float conversion vectorizes only in a loop of its own (with
-    # it, the last loop ran 5x slower); ``out`` holds the exponents for it.
-    for k in range(m):
-        out[k] = np.float64((u_bits[k] >> 52) - 1023)
-    f = bits.view(np.float64)
-    for k in range(m):
-        exponent = out[k]
-        fk = f[k]
-        if fk > SQRT2:
-            fk *= 0.5
-            exponent += 1.0
-        log_f = two_atanh((fk - 1.0) / (fk + 1.0))
-        u = 1.0 + x[k]
-        correction = (x[k] - (u - 1.0)) / u
-        out[k] = exponent * LN2_HI + (log_f + (exponent * LN2_LO + correction))
-
-
-# --------------------------------------------------------------------------
-# Gradient of the mean cross-entropy: the seed's two algorithms and the fused
-# parallel one. Each adds sum_i sw_i (a_i - y_i) x_i into grad_coef and
-# returns (sum_i sw_i (a_i - y_i), sum_i sw_i loss_i) as float64.
-# --------------------------------------------------------------------------
 
 
 @kernel
@@ -643,22 +330,6 @@ def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
     return add_partials(partial, partial_db, partial_cost, grad_coef)
 
 
-@kernel
-def add_partials(partial, partial_db, partial_cost, grad_coef):
-    """Add per-chunk partial sums into ``grad_coef`` in chunk order (reproducible).
-
-    Returns the summed intercept gradient and loss.
-    """
-    db = 0.0
-    cost = 0.0
-    for c in range(partial.shape[0]):
-        for j in range(partial.shape[1]):
-            grad_coef[j] += partial[c, j]
-        db += partial_db[c]
-        cost += partial_cost[c]
-    return db, cost
-
-
 @kernel(parallel=True)
 def gram_matvec(X, sw, v, v0, n_chunks, out):
     """Add ``A^T W A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
@@ -690,59 +361,7 @@ def gram_matvec(X, sw, v, v0, n_chunks, out):
 
 
 @kernel
-def _sum_flat(values):
-    """Sum of a contiguous 1-D array (vectorized: a reduction with reassociation)."""
-    total = values.dtype.type(0)
-    for k in range(values.shape[0]):
-        total += values[k]
-    return total
-
-
-@kernel
-def read_sum(X):
-    """Sum of X in one flat pass: the memory-bandwidth baseline of the benchmarks.
-
-    X is read as one contiguous run, whatever its width, so the figure is the
-    machine's streaming read rate and not the cost of short rows.
-    """
-    return _sum_flat(X.reshape(-1))
-
-
-@kernel(parallel=True)
-def read_sum_parallel(X, n_chunks):
-    """Parallel flat one-pass sum of X, split into the row chunks of :func:`fused_gradient`.
-
-    Each chunk is summed by :func:`_sum_flat`, compiled on its own: inlined in
-    the prange body the reduction stayed scalar (a quarter of the bandwidth).
-    """
-    n, d = X.shape
-    flat = X.reshape(-1)
-    chunk = -(-n // n_chunks)
-    partial = np.zeros(n_chunks)
-    for c in prange(n_chunks):
-        start = min(c * chunk, n) * d
-        stop = min(c * chunk + chunk, n) * d
-        partial[c] = _sum_flat(flat[start:stop])
-    return partial.sum()
-
-
-# --------------------------------------------------------------------------
-# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
-# --------------------------------------------------------------------------
-
-
-@kernel
-def learning_rate(schedule, t, eta0, power_t, alpha, t0):
-    """Step size at update ``t`` (counted from 1), as scikit-learn's SGD."""
-    if schedule == OPTIMAL:
-        return 1.0 / (alpha * (t0 + t - 1.0))
-    if schedule == INVSCALING:
-        return eta0 / t**power_t
-    return eta0
-
-
-@kernel
-def sgd_epoch(
+def binary_sgd_epoch(
     X, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule, rate, t,
     average_start, avg_coef, avg_intercept,
 ):  # fmt: skip
@@ -812,10 +431,10 @@ def sgd_epoch(
             queued = 0
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            # _shrink written out: as a call in this per-example loop, 5% slower.
+            # shrink written out: as a call in this per-example loop, 5% slower.
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
-                _rescale(coef, wscale)
+                rescale(coef, wscale)
                 wscale = 1.0
         # eta / wscale first: it does not wait for the score, so the division
         # stays off the chain from this example's score to its update.
@@ -825,7 +444,7 @@ def sgd_epoch(
         if l1 > 0.0:
             l1_state[d] += eta * l1
             for j in range(d):
-                _truncate(coef, j, wscale, l1_state)
+                truncate(coef, j, wscale, l1_state)
         if fit_intercept:
             b -= X.dtype.type(eta) * dz
         if average_start > 0.0 and t >= average_start:
@@ -836,71 +455,13 @@ def sgd_epoch(
             avg_intercept[0] += mu * (b - avg_intercept[0])
         t += 1.0
     sum_loss += pending_loss_sum(pending, queued)
-    _rescale(coef, wscale)
+    rescale(coef, wscale)
     intercept[0] = b
     return sum_loss, t
 
 
-@kernel
-def _truncate(coef, j, wscale, l1_state):
-    """Cumulative L1 step on ``coef[j]`` (stored divided by ``wscale``).
-
-    ``l1_state[-1]`` is the total penalty ``u`` so far, ``l1_state[j]`` what
-    weight ``j`` has received: it moves toward 0 by at most ``u - q_j``.
-    """
-    u = l1_state[l1_state.shape[0] - 1]
-    before = coef[j]
-    if before > 0:
-        coef[j] = max(0.0, before - (u + l1_state[j]) / wscale)
-    elif before < 0:
-        coef[j] = min(0.0, before + (u - l1_state[j]) / wscale)
-    l1_state[j] += wscale * (coef[j] - before)
-
-
-@kernel
-def batch_weight(sw, order, start, stop):
-    """Total sample weight of the rows ``order[start:stop]`` (their count without weights)."""
-    if sw.shape[0] == 0:
-        return float(stop - start)
-    weight = 0.0
-    for k in range(start, stop):
-        weight += sw[order[k]]
-    return weight
-
-
-@kernel
-def soft_threshold(coef, threshold):
-    """``coef <- sign(coef) max(|coef| - threshold, 0)``, in place: the L1 prox."""
-    for j in range(coef.shape[0]):
-        c = coef[j]
-        if c > threshold:
-            coef[j] = c - threshold
-        elif c < -threshold:
-            coef[j] = c + threshold
-        else:
-            coef[j] = 0
-
-
-@kernel
-def _rescale(coef, wscale):
-    """Fold the scalar weight factor back into ``coef``."""
-    factor = coef.dtype.type(wscale)
-    for j in range(coef.shape[0]):
-        coef[j] *= factor
-
-
-@kernel
-def _shrink(coef, wscale, factor):
-    """The weight scale times ``max(factor, 0)``, folded into ``coef`` (1-D) below 1e-9."""
-    wscale *= max(0.0, factor)
-    if wscale < 1e-9:
-        _rescale(coef, wscale)
-        wscale = 1.0
-    return wscale
-
-
 @kernel(parallel=True)
-def minibatch_epoch(
+def binary_minibatch_epoch(
     X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
     rate, t,
 ):  # fmt: skip
@@ -909,7 +470,7 @@ def minibatch_epoch(
     Each batch takes one step along its mean gradient plus ``alpha * w``, then
     the proximal step of the L1 penalty (soft-thresholding by ``eta * l1``);
     the schedule's ``t`` counts batches. Arguments and returns as
-    :func:`sgd_epoch` (``l1_state`` is unused); the loss of each batch is taken
+    :func:`binary_sgd_epoch` (``l1_state`` is unused); the loss of each batch is taken
     before its step.
 
     A batch's gradient is summed over :func:`batch_parts` fixed parts of it in
@@ -931,7 +492,7 @@ def minibatch_epoch(
         part = -(-(stop - start) // n_parts)
         # Zeroed by serial loops: under parallel=True an array expression such
         # as part_grad[:] = 0 becomes a parallel region of its own.
-        _zero(part_grad.reshape(-1))
+        zero(part_grad.reshape(-1))
         if n_parts == 1:  # no parallel region (a few microseconds) per small batch
             part_db[0], part_cost[0] = rows_gradient(
                 X, y, sw, order, start, stop, coef, intercept[0], True, part_grad[0], scratch[0]
@@ -944,7 +505,7 @@ def minibatch_epoch(
                     X, y, sw, order, first, last, coef, intercept[0], True, part_grad[c],
                     scratch[c],
                 )  # fmt: skip
-        _zero(grad)
+        zero(grad)
         db, cost = add_partials(part_grad, part_db, part_cost, grad)
         sum_loss += cost
         weight = batch_weight(sw, order, start, stop)
@@ -963,18 +524,57 @@ def minibatch_epoch(
     return sum_loss, t
 
 
-@kernel
-def _zero(a):
-    """``a[:] = 0`` for a 1-D array, as a serial loop."""
-    for j in range(a.shape[0]):
-        a[j] = 0
+# --------------------------------------------------------------------------
+# The family's contract (see fastlr.kernels).
+# --------------------------------------------------------------------------
 
 
-@kernel
-def batch_parts(batch_size):
-    """Parts of a mini-batch whose gradients :func:`minibatch_epoch` sums in parallel.
+def gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
+    """Add the gradient sums over X's rows into the buffers; return the loss sum.
 
-    One per ``MIN_PART_ROWS`` rows, at most ``MAX_BATCH_PARTS``: a function of
-    the batch size only, so the sums do not depend on the number of threads.
+    The fused parallel pass when the rows form several chunks
+    (:func:`fastlr.kernels.reduction.n_chunks_for`), the serial one otherwise:
+    one chunk has nothing to share out, and the thread pool's wake-up would
+    cost small problems more than their pass.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        0/1 targets in X's dtype.
+    sw : ndarray of shape (n_samples,) or (0,)
+    coef : ndarray of shape (n_features,)
+    intercept : ndarray of shape (1,)
+    with_loss : bool
+        Also sum the loss; skipping it saves one ``log1p`` per sample.
+    grad_coef : ndarray of shape (n_features,)
+        ``sum_i sw_i (a_i - y_i) x_i`` is added into it.
+    grad_intercept : ndarray of shape (1,)
+        ``sum_i sw_i (a_i - y_i)`` is added into it.
+
+    Returns
+    -------
+    loss_sum : float
+        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
     """
-    return max(1, min(MAX_BATCH_PARTS, batch_size // MIN_PART_ROWS))
+    b = X.dtype.type(intercept[0])
+    n_chunks = n_chunks_for(X.shape[0])
+    if n_chunks > 1:
+        db, cost = fused_gradient(X, y, sw, coef, b, with_loss, n_chunks, grad_coef)
+    else:
+        db, cost = loop_gradient(X, y, sw, coef, b, with_loss, grad_coef)
+    grad_intercept[0] += db
+    return cost
+
+
+def sgd_epoch(X, y, sw, order, args):
+    """One per-example epoch (:func:`binary_sgd_epoch`) over ``order``; returns ``(loss_sum, t)``.
+
+    ``args`` is a :class:`fastlr.kernels.steps.EpochArgs`.
+    """
+    return binary_sgd_epoch(X, y, sw, order, *args)
+
+
+def minibatch_epoch(X, y, sw, order, batch_size, args):
+    """One mini-batch epoch (:func:`binary_minibatch_epoch`); returns ``(loss_sum, t)``."""
+    return binary_minibatch_epoch(X, y, sw, order, batch_size, *args.minibatch())

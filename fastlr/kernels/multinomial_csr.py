@@ -1,13 +1,8 @@
-"""Compiled CSR twins of the multinomial (softmax) kernels of :mod:`fastlr._multinomial`.
+"""Multinomial (softmax) cross-entropy on CSR X: the twins of :mod:`.multinomial_dense`.
 
-X enters as its CSR arrays ``data, indices, indptr`` (checked and normalised
-once by :func:`fastlr._validation.csr_arrays`). The contracts are those of the
-dense multinomial kernels: ``y`` holds int64 class indices, ``sw`` is the
-sample weight array in ``data``'s dtype or empty for unit weights, ``order`` an
-int64 index array or empty for rows in order; the gradient kernels return
-*sums* over rows and add them into the caller's buffers ``grad_coef`` (K, d)
-and ``grad_intercept`` (K,) in ``data``'s dtype; float32 data is computed in
-float32. X is never densified: a row costs its non-zeros times K.
+X enters as a :class:`fastlr.kernels.binary_csr.CsrArrays`. The contracts are
+those of the dense multinomial kernels; float32 data is computed in float32.
+X is never densified: a row costs its non-zeros times K.
 
 Design
 ------
@@ -16,19 +11,17 @@ Transposed coefficients
     transposed, (d, K), as scipy's sparse-times-dense products hold them: a
     non-zero ``x_ij`` then gathers (scores) and scatters (update) the K
     contiguous values of feature ``j``, one or two cache lines, instead of K
-    lines of a (K, d) array. Measured 1.7x faster than K per-class passes
-    (1e5 x 1e4, 50 non-zeros per row, 10 classes, one thread). The
-    transpositions cost O(K d) per gradient call or per epoch.
+    lines of a (K, d) array. The transpositions cost O(K d) per gradient call
+    or per epoch.
 Blocks
     Rows go in the blocks of the binary CSR kernels
-    (:func:`fastlr._sparse._block_end`: at most 256 rows and, past one row,
-    8192 non-zeros, so the block is still in cache when it is re-read): the
-    block's scores, then the softmax residuals of the dense kernels
-    (:func:`fastlr._multinomial._block_residuals`, one vectorized exp over the
-    block), then the update. Index reads are unsigned, as in
-    :func:`fastlr._sparse._row_dot`, so the gathers need no negative-index
-    check. The residual workspace is cut to the block's exact number of rows,
-    so no exp is spent on unused columns.
+    (:func:`fastlr.kernels.binary_csr.csr_block_end`): the block's scores,
+    then the softmax residuals of the dense kernels
+    (:func:`fastlr.kernels.multinomial_dense.multinomial_block_residuals`, one
+    vectorized exp over the block), then the update. Index reads are
+    unsigned, so the gathers need no negative-index check. The residual
+    workspace is cut to the block's exact number of rows, so no exp is spent
+    on unused columns.
 Parallel reduction
     :func:`csr_multinomial_fused_gradient` runs ``prange`` over fixed row
     chunks, each adding into its own dense (d, K) partial, summed in chunk
@@ -37,51 +30,45 @@ Parallel reduction
     (:func:`csr_multinomial_n_chunks`).
 Penalties in the epochs
     L2 by weight scaling (a scalar factor of W). L1 in the sgd epoch is the
-    lazy cumulative truncation of :func:`fastlr._sparse.csr_sgd_epoch`: the K
-    weights of a feature catch up on the accumulated penalty when the feature
-    next appears in a row, and all weights at the end of the epoch. With
-    ``alpha = 0`` or ``l1 = 0`` this is the dense epoch; with both, a backlog
-    is taken at the weight scale of its catch-up (slightly more shrinkage
-    between a feature's appearances). The mini-batch epoch takes the L1
-    proximal step on all weights after each batch, exactly as the dense one.
+    lazy cumulative truncation of :func:`fastlr.kernels.binary_csr.csr_sgd_epoch`:
+    the K weights of a feature catch up on the accumulated penalty when the
+    feature next appears in a row, and all weights at the end of the epoch.
+    With ``alpha = 0`` or ``l1 = 0`` this is the dense epoch; with both, a
+    backlog is taken at the weight scale of its catch-up (slightly more
+    shrinkage between a feature's appearances). The mini-batch epoch takes
+    the L1 proximal step on all weights after each batch, exactly as the
+    dense one.
 
-The CSR kernels agree with the dense ones on ``X.toarray()`` up to rounding:
-both add the same products, but the dense loops also add the zeros and,
-vectorized under fastmath reassociation, add in another order. Every
-operation after the scores (softmax, residuals, steps) is the same code on
-the same values. In float64 that is a few ulps per term, far below 1e-10
-relative; in float32 about ``sqrt(n) * 6e-8`` relative over n terms, below
-1e-4.
-
-The block residuals, the workspace, the schedule, the L1 steps and the CSR
-blocks are imported from :mod:`fastlr._kernels`,
-:mod:`fastlr._multinomial` and :mod:`fastlr._sparse` rather than copied
-(numba's cache is stamped by the whole package: see :mod:`fastlr._jit`).
+The CSR kernels agree with the dense ones on ``X.toarray()`` up to rounding
+(see :mod:`.binary_csr`): in float64 a few ulps per term, far below 1e-10
+relative; in float32 about ``sqrt(n) * 6e-8`` relative over n terms.
 """
 
 import numpy as np
 from numba import prange
 
-from ._jit import kernel
-from ._kernels import _shrink, batch_weight, learning_rate, soft_threshold
-from ._multinomial import _block_residuals, _scale, _workspace
-from ._sparse import (
-    BLOCK_ROWS,
-    _block_end,
-    _fold_average,
-    _lazy_average_step,
-    _shrink_kept,
-    _truncate_kept,
-    csr_n_chunks,
+from .._jit import kernel
+from .binary_csr import CSR_BLOCK_ROWS, csr_block_end, csr_n_chunks
+from .multinomial_dense import multinomial_block_residuals, multinomial_workspace
+from .steps import (
+    batch_weight,
+    fold_average,
+    lazy_average_step,
+    learning_rate,
+    scale_2d,
+    shrink,
+    shrink_kept,
+    soft_threshold,
+    truncate_kept,
 )
 
 
 def csr_multinomial_n_chunks(n_rows, n_features, n_classes):
     """Row chunks of the parallel gradient: a function of the shape only.
 
-    The binary CSR chunking (:func:`fastlr._sparse.csr_n_chunks`) with a
+    The binary CSR chunking (:func:`fastlr.kernels.binary_csr.csr_n_chunks`) with a
     partial of ``n_classes * n_features`` elements per chunk, so the partials
-    together stay under ``fastlr._sparse.MAX_PARTIAL_ELEMENTS``.
+    together stay under ``fastlr.kernels.binary_csr.MAX_PARTIAL_ELEMENTS``.
 
     Parameters
     ----------
@@ -97,17 +84,12 @@ def csr_multinomial_n_chunks(n_rows, n_features, n_classes):
     return csr_n_chunks(n_rows, n_classes * n_features)
 
 
-# --------------------------------------------------------------------------
-# Block kernels: K gathers of each row, then K scatters.
-# --------------------------------------------------------------------------
-
-
 @kernel
 def _block_views(z, work, row_work, m):
-    """The workspace of :func:`fastlr._multinomial._workspace` cut to ``m`` rows.
+    """The workspace of :func:`.multinomial_dense.multinomial_workspace` cut to ``m`` rows.
 
     Returns C-contiguous views of shapes (K, m), (3, K m) and (3, m), so
-    :func:`fastlr._multinomial._block_residuals` works on the block's rows only.
+    :func:`.multinomial_dense.multinomial_block_residuals` works on the block's rows only.
     """
     n_classes = z.shape[0]
     return (
@@ -180,11 +162,6 @@ def _csr_block_update(data, indices, indptr, rows, m, residual, grad_t, res):
                 g[k] += v * res[k]
 
 
-# --------------------------------------------------------------------------
-# Gradient sums: serial over a range of rows, and the fused parallel pass.
-# --------------------------------------------------------------------------
-
-
 @kernel
 def csr_multinomial_rows_gradient(
     data, indices, indptr, y, sw, order, start, stop, coef, intercept, with_loss, grad_coef,
@@ -192,7 +169,7 @@ def csr_multinomial_rows_gradient(
 ):  # fmt: skip
     """Add the gradient sums over rows ``order[start:stop]`` (or ``start:stop``).
 
-    The twin of :func:`fastlr._multinomial.multinomial_rows_gradient`, with
+    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_rows_gradient`, with
     the same arguments after the CSR arrays and the same return.
 
     Parameters
@@ -200,7 +177,7 @@ def csr_multinomial_rows_gradient(
     data, indices, indptr : ndarray
         X's CSR arrays.
     y, sw, order, start, stop, coef, intercept, with_loss, grad_coef, grad_intercept
-        As for :func:`fastlr._multinomial.multinomial_rows_gradient`.
+        As for :func:`fastlr.kernels.multinomial_dense.multinomial_rows_gradient`.
 
     Returns
     -------
@@ -227,20 +204,20 @@ def _rows_gradient_t(
     """
     n_classes = coef_t.shape[1]
     has_order = order.shape[0] > 0
-    rows = np.empty(BLOCK_ROWS, np.int64)
-    z_all, work_all, row_work_all = _workspace(n_classes, BLOCK_ROWS)
+    rows = np.empty(CSR_BLOCK_ROWS, np.int64)
+    z_all, work_all, row_work_all = multinomial_workspace(n_classes, CSR_BLOCK_ROWS)
     acc = np.empty(n_classes, data.dtype)
     db = np.zeros(n_classes)
     cost = 0.0
     block_start = start
     while block_start < stop:
-        block_stop = _block_end(indptr, order, block_start, stop)
+        block_stop = csr_block_end(indptr, order, block_start, stop)
         m = block_stop - block_start
         for r in range(m):
             rows[r] = order[block_start + r] if has_order else block_start + r
         z, work, row_work = _block_views(z_all, work_all, row_work_all, m)
         _csr_block_scores(data, indices, indptr, rows, m, coef_t, intercept, scale, z, acc)
-        cost += _block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
+        cost += multinomial_block_residuals(z, m, y, sw, rows, with_loss, work, row_work)
         _csr_block_update(data, indices, indptr, rows, m, z, grad_t, acc)
         for r in range(m):
             for k in range(n_classes):
@@ -257,7 +234,7 @@ def csr_multinomial_fused_gradient(
 ):
     """One parallel pass over the non-zeros: gradient sums and, when asked, the loss sum.
 
-    The twin of :func:`fastlr._multinomial.multinomial_fused_gradient`.
+    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_fused_gradient`.
     ``prange`` runs over ``n_chunks`` fixed row chunks
     (:func:`csr_multinomial_n_chunks`), each scattering into its own dense
     (d, K) partial; the partials are then added in chunk order, so the result
@@ -291,62 +268,6 @@ def csr_multinomial_fused_gradient(
     return cost
 
 
-def csr_multinomial_gradient_sums(
-    data, indices, indptr, n_features, y, sw, coef, intercept, with_loss, grad_coef,
-    grad_intercept,
-):  # fmt: skip
-    """Add the gradient sums over all rows of a CSR X into the buffers; return the loss sum.
-
-    The CSR twin of :func:`fastlr._multinomial.multinomial_gradient_sums`:
-    the fused parallel kernel when the rows form several chunks
-    (:func:`csr_multinomial_n_chunks`), the serial one otherwise. Calls on
-    row slices of a data set with the same buffers sum to the call on all rows.
-
-    Parameters
-    ----------
-    data, indices, indptr : ndarray
-        X's CSR arrays, as returned by :func:`fastlr._validation.csr_arrays`.
-    n_features : int
-        Number of columns of X.
-    y : ndarray of shape (n_samples,)
-        int64 class indices.
-    sw : ndarray of shape (n_samples,) or (0,)
-        Sample weights in ``data``'s dtype, or empty for unit weights.
-    coef : ndarray of shape (n_classes, n_features)
-        C-contiguous, in ``data``'s dtype.
-    intercept : ndarray of shape (n_classes,)
-        In ``data``'s dtype.
-    with_loss : bool
-        Also sum the loss; skipping it saves one ``log1p`` per sample.
-    grad_coef : ndarray of shape (n_classes, n_features)
-        ``sum_i sw_i (p_i - e_{y_i}) x_i^T`` is added into it.
-    grad_intercept : ndarray of shape (n_classes,)
-        ``sum_i sw_i (p_i - e_{y_i})`` is added into it.
-
-    Returns
-    -------
-    loss_sum : float
-        ``sum_i sw_i loss_i`` (0 when ``with_loss`` is false).
-    """
-    n_rows = indptr.shape[0] - 1
-    n_chunks = csr_multinomial_n_chunks(n_rows, n_features, coef.shape[0])
-    if n_chunks > 1:
-        return csr_multinomial_fused_gradient(
-            data, indices, indptr, y, sw, coef, intercept, with_loss, n_chunks, grad_coef,
-            grad_intercept,
-        )  # fmt: skip
-    no_order = np.empty(0, np.int64)
-    return csr_multinomial_rows_gradient(
-        data, indices, indptr, y, sw, no_order, 0, n_rows, coef, intercept, with_loss, grad_coef,
-        grad_intercept,
-    )  # fmt: skip
-
-
-# --------------------------------------------------------------------------
-# Stochastic solvers: a whole epoch per call, shuffled through ``order``.
-# --------------------------------------------------------------------------
-
-
 @kernel
 def csr_multinomial_sgd_epoch(
     data, indices, indptr, y, sw, order, coef, intercept, fit_intercept, alpha, l1, l1_state,
@@ -354,14 +275,14 @@ def csr_multinomial_sgd_epoch(
 ):  # fmt: skip
     """One epoch of per-example softmax SGD with L2 and L1 penalties, on CSR rows.
 
-    The twin of :func:`fastlr._multinomial.multinomial_sgd_epoch`, with the
+    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_sgd_epoch`, with the
     same arguments after the CSR arrays and the same returns; an update costs
     K times the row's non-zeros. The L2 shrinkage is a scalar factor of W; the
-    cumulative L1 truncation is lazy, as in :func:`fastlr._sparse.csr_sgd_epoch`
+    cumulative L1 truncation is lazy, as in :func:`fastlr.kernels.binary_csr.csr_sgd_epoch`
     (see the module docstring for where that differs from the dense epoch).
     Averaged SGD (``average_start > 0``, ``avg_coef`` (K, d) and
     ``avg_intercept`` (K,)) is the lazy O(non-zeros) scheme of
-    :func:`fastlr._sparse.csr_sgd_epoch`, on the transposed average.
+    :func:`fastlr.kernels.binary_csr.csr_sgd_epoch`, on the transposed average.
 
     Returns
     -------
@@ -376,7 +297,7 @@ def csr_multinomial_sgd_epoch(
     flat_t = coef_t.reshape(-1)
     state_t = _l1_state_transposed(l1_state, n_classes, d) if l1 > 0.0 else l1_state
     rows = np.empty(1, np.int64)
-    z, work, row_work = _workspace(n_classes, 1)
+    z, work, row_work = multinomial_workspace(n_classes, 1)
     scratch = np.empty(n_classes, data.dtype)
     wscale = 1.0
     sum_loss = 0.0
@@ -394,17 +315,17 @@ def csr_multinomial_sgd_epoch(
         _csr_block_scores(
             data, indices, indptr, rows, 1, coef_t, intercept, dtype(wscale), z, scratch
         )
-        sum_loss += _block_residuals(z, 1, y, sw, rows, True, work, row_work)
+        sum_loss += multinomial_block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            wscale = _shrink_kept(flat_t, wscale, 1.0 - eta * alpha, averaging, avg_flat_t, lazy)
+            wscale = shrink_kept(flat_t, wscale, 1.0 - eta * alpha, averaging, avg_flat_t, lazy)
         if fit_intercept:
             for k in range(n_classes):
                 intercept[k] -= dtype(eta * z[k, 0])
-        _scale(z, -eta / wscale if wscale > 0.0 else 0.0)
+        scale_2d(z, -eta / wscale if wscale > 0.0 else 0.0)
         _csr_block_update(data, indices, indptr, rows, 1, z, coef_t, scratch)
         if lazy[0] != 0.0:  # offset the change of coef_t in the lazy average
-            _scale(z, -lazy[0])
+            scale_2d(z, -lazy[0])
             _csr_block_update(data, indices, indptr, rows, 1, z, avg_t, scratch)
         if l1 > 0.0:
             state_t[flat_t.shape[0]] += eta * l1
@@ -413,19 +334,19 @@ def csr_multinomial_sgd_epoch(
             )
         if averaging and t >= average_start:
             count = t - average_start + 1.0
-            _lazy_average_step(avg_flat_t, lazy, wscale, count)
+            lazy_average_step(avg_flat_t, lazy, wscale, count)
             for k in range(n_classes):
                 avg_intercept[k] += dtype(1.0 / count) * (intercept[k] - avg_intercept[k])
         t += 1.0
     if l1 > 0.0:
         for q in range(flat_t.shape[0]):
-            _truncate_kept(flat_t, q, wscale, state_t, avg_flat_t, lazy[0])
+            truncate_kept(flat_t, q, wscale, state_t, avg_flat_t, lazy[0])
         _transpose(_flat_view(state_t, d, n_classes), _flat_view(l1_state, n_classes, d))
         l1_state[flat_t.shape[0]] = state_t[flat_t.shape[0]]
     if averaging:
-        _fold_average(flat_t, avg_flat_t, lazy)
+        fold_average(flat_t, avg_flat_t, lazy)
         _transpose(avg_t, avg_coef)
-    _scale(coef_t, dtype(wscale))
+    scale_2d(coef_t, dtype(wscale))
     _transpose(coef_t, coef)
     return sum_loss, t
 
@@ -451,7 +372,7 @@ def _truncate_row_t(indices, start, stop, coef_t, wscale, state_t, avg_t, a):
 
     ``coef_t`` is (d, K) and ``state_t`` over its ravel: the weights of feature
     ``j`` are the K entries from ``j K``. Each change is offset in the lazy
-    average ``avg_t`` (:func:`fastlr._sparse._truncate_kept`; ``a`` 0: none).
+    average ``avg_t`` (:func:`fastlr.kernels.steps.truncate_kept`; ``a`` 0: none).
     """
     n_classes = coef_t.shape[1]
     flat_t = coef_t.reshape(-1)
@@ -459,7 +380,7 @@ def _truncate_row_t(indices, start, stop, coef_t, wscale, state_t, avg_t, a):
     for p in range(start, stop):
         base = indices[p] * n_classes
         for k in range(n_classes):
-            _truncate_kept(flat_t, base + k, wscale, state_t, avg_flat_t, a)
+            truncate_kept(flat_t, base + k, wscale, state_t, avg_flat_t, a)
 
 
 @kernel
@@ -469,7 +390,7 @@ def csr_multinomial_minibatch_epoch(
 ):  # fmt: skip
     """One epoch of mini-batch softmax SGD in batches of ``batch_size``, on CSR rows.
 
-    The twin of :func:`fastlr._multinomial.multinomial_minibatch_epoch`: each
+    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_minibatch_epoch`: each
     batch takes one step along its mean gradient plus ``alpha * W``, then the
     L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
     batches. Arguments and returns as :func:`csr_multinomial_sgd_epoch`
@@ -477,7 +398,7 @@ def csr_multinomial_minibatch_epoch(
     Without L1 a batch costs its non-zeros times K, not ``n_features * K``:
     the L2 shrinkage is a scalar weight scale and the step and the zeroing of
     the gradient visit the batch's columns, as in
-    :func:`fastlr._sparse.csr_minibatch_epoch`.
+    :func:`fastlr.kernels.binary_csr.csr_minibatch_epoch`.
     """
     n = order.shape[0]
     dtype = data.dtype.type
@@ -496,27 +417,27 @@ def csr_multinomial_minibatch_epoch(
         weight = batch_weight(sw, order, start, stop)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if weight > 0.0 and alpha > 0.0:
-            wscale = _shrink(coef_t.reshape(-1), wscale, 1.0 - eta * alpha)
+            wscale = shrink(coef_t.reshape(-1), wscale, 1.0 - eta * alpha)
         step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
         _step_and_clear_t(indices, indptr, order, start, stop, dtype(-step), grad_t, coef_t)
         if weight <= 0.0:
             continue
         if l1 > 0.0:
-            _scale(coef_t, dtype(wscale))
+            scale_2d(coef_t, dtype(wscale))
             wscale = 1.0
             soft_threshold(coef_t.reshape(-1), dtype(eta * l1))
         if fit_intercept:
             for k in range(grad_b.shape[0]):
                 intercept[k] -= dtype(eta / weight) * grad_b[k]
         t += 1.0
-    _scale(coef_t, dtype(wscale))
+    scale_2d(coef_t, dtype(wscale))
     _transpose(coef_t, coef)
     return sum_loss, t
 
 
 @kernel
 def _step_and_clear_t(indices, indptr, order, start, stop, step, grad_t, coef_t):
-    """:func:`fastlr._sparse._step_and_clear` on transposed (n_features, K) weights."""
+    """:func:`fastlr.kernels.binary_csr._step_and_clear` on transposed (n_features, K) weights."""
     n_classes = coef_t.shape[1]
     for k in range(start, stop):
         i = order[k]
@@ -525,3 +446,45 @@ def _step_and_clear_t(indices, indptr, order, start, stop, step, grad_t, coef_t)
             for c in range(n_classes):
                 coef_t[j, c] += step * grad_t[j, c]
                 grad_t[j, c] = 0
+
+
+# --------------------------------------------------------------------------
+# The family's contract (see fastlr.kernels).
+# --------------------------------------------------------------------------
+
+
+def gradient_sums(X, y, sw, coef, intercept, with_loss, grad_coef, grad_intercept):
+    """Add the gradient sums over X's rows into the buffers; return the loss sum.
+
+    The CSR twin of :func:`fastlr.kernels.multinomial_dense.gradient_sums`,
+    with ``X`` a :class:`fastlr.kernels.binary_csr.CsrArrays`: the fused
+    parallel kernel when the rows form several chunks
+    (:func:`csr_multinomial_n_chunks`), the serial one otherwise.
+    """
+    data, indices, indptr, n_features = X
+    n_rows = indptr.shape[0] - 1
+    n_chunks = csr_multinomial_n_chunks(n_rows, n_features, coef.shape[0])
+    if n_chunks > 1:
+        return csr_multinomial_fused_gradient(
+            data, indices, indptr, y, sw, coef, intercept, with_loss, n_chunks, grad_coef,
+            grad_intercept,
+        )  # fmt: skip
+    no_order = np.empty(0, np.int64)
+    return csr_multinomial_rows_gradient(
+        data, indices, indptr, y, sw, no_order, 0, n_rows, coef, intercept, with_loss, grad_coef,
+        grad_intercept,
+    )  # fmt: skip
+
+
+def sgd_epoch(X, y, sw, order, args):
+    """One per-example epoch (:func:`csr_multinomial_sgd_epoch`); returns ``(loss_sum, t)``."""
+    data, indices, indptr, _ = X
+    return csr_multinomial_sgd_epoch(data, indices, indptr, y, sw, order, *args)
+
+
+def minibatch_epoch(X, y, sw, order, batch_size, args):
+    """One mini-batch epoch (:func:`csr_multinomial_minibatch_epoch`); returns ``(loss_sum, t)``."""
+    data, indices, indptr, _ = X
+    return csr_multinomial_minibatch_epoch(
+        data, indices, indptr, y, sw, order, batch_size, *args.minibatch()
+    )
