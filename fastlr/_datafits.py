@@ -283,7 +283,7 @@ class Objective:
         ``flat`` is a buffer of the data's dtype, ``coef.size`` coefficients
         then the intercepts: the kernels add their sums into views of it, and
         one compiled call scales them and adds the penalty (six NumPy calls
-        took 6 us, 5% of a pass on digits).
+        cost 5% of a pass on digits).
         """
         flat.fill(0)
         split = coef.size

@@ -51,7 +51,9 @@ The arguments, in X's dtype (float32 or float64) unless said otherwise:
 ``order``
     int64 row indices.
 
-Nothing here validates its input: :mod:`fastlr._validation` does, once.
+Nothing here validates its input: :mod:`fastlr._validation` does, once. The
+measurements behind the kernels' constants and code shapes are in
+``docs/design.md``.
 """
 
 import numpy as np

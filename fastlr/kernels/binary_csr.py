@@ -57,10 +57,9 @@ class CsrArrays(NamedTuple):
 
 
 # Cap on n_chunks * n_features of the parallel gradient's dense partials:
-# 8 MiB in float64, which a call zeroes and sums in ~2 ms. It also stays clear
-# of glibc's 32 MiB mmap threshold, above which each call's allocation
-# page-faults afresh (measured 5x slower per byte). At 1e5 features this
-# leaves 10 chunks, so at most 10 threads share the work.
+# 8 MiB in float64, zeroed and summed on every call, and below glibc's 32 MiB
+# mmap threshold (above it each call's allocation page-faults afresh). At 1e5
+# features this leaves 10 chunks, so at most 10 threads share the work.
 MAX_PARTIAL_ELEMENTS = 2**20
 # A block of rows of the gradient: at most CSR_BLOCK_ROWS rows and, unless it is a
 # single row, at most CSR_BLOCK_NNZ non-zeros (96 KiB of float64 data and int32
@@ -94,7 +93,7 @@ def _row_dot(data, indices, start, stop, coef, z):
 
     Indices are read as unsigned: a signed index makes numba select between
     ``j`` and ``j + len`` (negative indexing) on every access, which stops LLVM
-    from vectorizing the gather (3x slower, measured at 50 non-zeros per row).
+    from vectorizing the gather (3x slower).
     """
     for p in range(np.uint64(start), np.uint64(stop)):
         z += coef[np.uint64(indices[p])] * data[p]
@@ -105,7 +104,7 @@ def _row_dot(data, indices, start, stop, coef, z):
 def _row_axpy(data, indices, start, stop, scale, out):
     """``out[indices[p]] += scale * data[p]`` over the non-zeros ``start:stop``.
 
-    Unsigned indices, as in :func:`_row_dot` (1.3x faster).
+    Unsigned indices, as in :func:`_row_dot`.
     """
     for p in range(np.uint64(start), np.uint64(stop)):
         out[np.uint64(indices[p])] += data[p] * scale
@@ -140,7 +139,7 @@ def csr_rows_gradient(
     ``(sum_i sw_i (a_i - y_i), sum_i sw_i loss_i)`` as float64. Rows go in
     blocks that stay in cache: the scores of a block (gathers), then its
     residuals, then its scatter into ``grad_coef``, re-reading the rows from
-    cache. Keeping the gathers and the scatters apart is 1.6x faster than
+    cache. Keeping the gathers and the scatters apart is faster than
     alternating them row by row.
     """
     one = data.dtype.type(1)
@@ -327,18 +326,16 @@ def csr_minibatch_epoch(
 ):
     """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``, on CSR rows.
 
-    The twin of :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`: each batch takes one
-    step along its mean gradient plus ``alpha * w``, then the L1 proximal step
+    The twin of :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`: each
+    batch takes one step along its mean gradient plus ``alpha * w``, then the L1 proximal step
     (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
     Arguments and returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
 
     Without L1, a batch costs its non-zeros only, not ``n_features``: the L2
     shrinkage is kept as a scalar factor of ``coef`` (as in
     :func:`csr_sgd_epoch`), and the step and the zeroing of the gradient
-    buffer visit the batch's columns (a 1-epoch fit on 2e5 rows of 50
-    non-zeros, batch 32: 2.3 -> 0.37 s at 1e6 columns, 0.38 -> 0.22 s at
-    1e5). The L1 prox soft-thresholds every weight, so with L1 a batch costs
-    ``n_features``.
+    buffer visit the batch's columns. The L1 prox soft-thresholds every
+    weight, so with L1 a batch costs ``n_features``.
     """
     n = order.shape[0]
     grad = np.zeros(coef.shape[0], data.dtype)
@@ -377,7 +374,7 @@ def _step_and_clear(indices, indptr, order, start, stop, step, grad, coef):
 
     1-D weights; :func:`fastlr.kernels.multinomial_csr._step_and_clear_t` is the
     (n_features, K) twin (one form for both, with K = 1 here, ran this epoch
-    5% slower).
+    slower).
     """
     for k in range(start, stop):
         i = order[k]

@@ -32,23 +32,19 @@ from .steps import batch_weight, learning_rate, rescale, soft_threshold, truncat
 
 # Rows per block of the blocked gradient: the block's scores go through a
 # vectorized exp together, and its rows are re-read from cache for the update.
-# Measured on Zen 4: narrow rows streamed from memory want ~4 KiB blocks
-# (d = 100 float64 is 15% slower at 16 KiB), wide rows (>= 2 KiB) want 16 rows
-# to amortize the block. When X stays in the last-level cache between passes,
-# 64 KiB blocks are 1.2-1.4x faster: measured up to X = 16 MiB, and even at
-# 32 MiB, of a 32 MiB L3. X of at most half the last-level cache counts.
+# Rows streamed from memory want small blocks, wide rows (>= 2 KiB) 16 rows to
+# amortize the block, X that stays in the last-level cache (at most half of
+# it) bigger blocks, gathered (shuffled) rows bigger ones too. The figures:
+# docs/design.md.
 BLOCK_BYTES = 4096
 CACHED_BLOCK_BYTES = 65536
-# Shuffled rows (mini-batches) want bigger blocks: measured at batch 256 on 2
-# threads, 32 rows against 5 ran 1.14x faster at 1e6 x 100 float64 (1.18x at
-# batch 4096), 1.08x in float32 and at 1e7 x 10; 16 to 64 rows are the same.
 GATHERED_BLOCK_BYTES = 16384
 MIN_BLOCK_ROWS = 4
 MAX_BLOCK_ROWS = 256
 WIDE_ROW_BYTES = 2048
 WIDE_BLOCK_ROWS = 16
-# float32 rows are combined in the block sweeps up to this width (measured:
-# past it the multi-row sweeps lose to one row at a time).
+# float32 rows are combined in the block sweeps up to this width (past it the
+# multi-row sweeps lose to one row at a time).
 MAX_MULTIROW_FEATURES = 256
 # float64 rows this narrow take four rows per score sweep too (range_scores).
 NARROW_ROW_FEATURES = 16
@@ -144,8 +140,7 @@ def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad
     bits = scratch[3].view(np.int64)
     rows = np.empty(block, np.int64)
     # Rows read in place go by direct index unless the float32 block sweeps
-    # apply: through the index array, streaming float64 rows ran 1.05x and
-    # cached ones 1.15x slower (1e6 and 1e4 x 100).
+    # apply: through the index array they ran slower (docs/design.md).
     direct = not has_order and not multirow_sweeps(X)
     db = 0.0
     cost = 0.0
@@ -197,9 +192,9 @@ def multirow_sweeps(X):
 def range_scores(X, start, m, coef, intercept, z):
     """``z[k] = X[start + k] . coef + intercept`` for ``k < m``.
 
-    One row per sweep (two or four ran 1.1-1.5x slower for float64 at d = 100
-    and 1000), but four up to ``NARROW_ROW_FEATURES`` columns, where a row's
-    reduction is short (1.06-1.1x at d = 10; even at d = 32).
+    One row per sweep (two or four ran slower for float64 at d = 100 and
+    1000), but four up to ``NARROW_ROW_FEATURES`` columns, where a row's
+    reduction is short.
     """
     k0 = 0
     if X.shape[1] <= NARROW_ROW_FEATURES:
@@ -226,9 +221,8 @@ def range_scores(X, start, m, coef, intercept, z):
 def range_update(X, start, m, r, grad_coef):
     """``grad_coef += sum_k r[k] X[start + k]`` for ``k < m``.
 
-    Four rows per sweep: one load and store of ``grad_coef`` for four rows
-    (measured 1.02x streamed at 1e6 x 100 float64, 1.04-1.16x at d = 10, 1000
-    and from cache), then one row at a time.
+    Four rows per sweep: one load and store of ``grad_coef`` for four rows,
+    then one row at a time.
     """
     k0 = 0
     while k0 + 4 <= m:
@@ -253,8 +247,7 @@ def block_scores(X, rows, m, coef, intercept, z):
 
     With :func:`multirow_sweeps`, two rows per sweep over ``coef`` (two
     reductions that LLVM vectorizes, each load of ``coef`` serving both;
-    measured 1.06x four rows per sweep on 1e6 x 100 float32 streamed from
-    memory, the same at d = 10 and 1000); else one row at a time.
+    faster than four); else one row at a time.
     """
     d = X.shape[1]
     k = 0
@@ -431,7 +424,7 @@ def binary_sgd_epoch(
             queued = 0
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            # shrink written out: as a call in this per-example loop, 5% slower.
+            # shrink written out: as a call in this per-example loop, slower.
             wscale *= max(0.0, 1.0 - eta * alpha)
             if wscale < 1e-9:
                 rescale(coef, wscale)
@@ -476,8 +469,7 @@ def binary_minibatch_epoch(
     A batch's gradient is summed over :func:`batch_parts` fixed parts of it in
     parallel, then added in part order: bitwise the same for any number of
     threads. The shuffled rows are misses in memory, which two threads fetch
-    twice as fast (measured 1.4x at batch 256 and 1.9x at 4096 on 1e6 x 100
-    float64, 2 threads).
+    faster than one.
     """
     n, d = X.shape
     n_parts = batch_parts(batch_size)

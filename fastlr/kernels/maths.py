@@ -29,8 +29,8 @@ ONE_BITS = 1023 << 52
 SQRT2 = 1.4142135623730951
 # exp(-708) is the last power of two above the smallest normal float64.
 EXP_ARG_MAX = 708.0
-# Shuffled rows are prefetched this many rows ahead (measured: 2 to 16 give
-# the same 1.5x on a 1e6 x 100 SGD epoch; the work of a row hides one miss).
+# Shuffled rows are prefetched this many rows ahead (2 to 16 are the same: the
+# work of a row hides one miss).
 PREFETCH_ROWS = 4
 # Per-example epochs sum their losses this many examples at a time: the
 # log1p then runs vectorized, off the chain from one update to the next.
@@ -64,8 +64,7 @@ def prefetch_row(typingctx, X, i):
         line = context.get_constant(types.intp, 64)
         with cgutils.for_range_slice(builder, zero, row_bytes, line) as (offset, _):
             # read access, no temporal locality (prefetchnta), data cache: the
-            # row is used once, soon. Measured 1.12x a high-locality prefetch
-            # on a shuffled SGD epoch (1e6 x 100 float64); mini-batch the same.
+            # row is used once, soon (faster than a high-locality prefetch).
             address = builder.gep(base, [offset])
             builder.call(prefetch, [address, i32(0), i32(0), i32(1)])
         return context.get_dummy_value()
@@ -87,7 +86,7 @@ def sigmoid_and_log1pexp(z, one, with_loss):
     softplus = one - one
     if with_loss:
         # log1p(e) by Goldberg's identity: exact to a few ulps and, with one
-        # division, ~2x faster than numba's log1p call.
+        # division, faster than numba's log1p call.
         u = one + e
         softplus = e if u == one else np.log(u) * (e / (u - one))
         if z > 0:
@@ -115,12 +114,10 @@ def residual_queueing_loss(z, i, y, sw, pending, count):
 
     The per-example epochs' residual: one scalar ``exp``, and the loss's
     ``log1p`` left to :func:`pending_loss_sum`, which takes a batch of them
-    vectorized. Measured on shuffled epochs: 1.06-1.10x at 1e6 x 100 float64
-    (with the step's division taken off the score's chain), 1.09x on CSR rows
-    of 50 non-zeros. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``,
+    vectorized. ``pending`` is float64 of shape (4, LOSS_BATCH): ``exp(-|z|)``,
     the weighted rest of the loss, the weight, and room for the ``log1p``.
-    The caller counts the queue and sums it when full: with that inside this
-    helper, the dense epoch ran 1.08x slower.
+    The caller counts the queue and sums it when full (inside this helper
+    that ran slower).
     """
     one = y.dtype.type(1)
     e = np.exp(-abs(z))
@@ -249,8 +246,8 @@ def log1p_array(x, m, out, bits):
     u_bits = out[:m].view(np.int64)
     for k in range(m):
         bits[k] = (u_bits[k] & MANTISSA_MASK) | ONE_BITS
-    # The int -> float conversion vectorizes only in a loop of its own (with
-    # it, the last loop ran 5x slower); ``out`` holds the exponents for it.
+    # The int -> float conversion vectorizes only in a loop of its own (inside
+    # the last loop it ran 5x slower); ``out`` holds the exponents for it.
     for k in range(m):
         out[k] = np.float64((u_bits[k] >> 52) - 1023)
     f = bits.view(np.float64)

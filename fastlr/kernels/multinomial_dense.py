@@ -54,14 +54,12 @@ from .reduction import MAX_CHUNKS, batch_parts, zero
 from .steps import average_2d, batch_weight, learning_rate, scale_2d, soft_threshold, truncate
 
 # Rows per block: a block's rows stay in L2 between its scores and its
-# update, and its n_rows * K scores go through one vectorized exp. Measured on
-# 1e5 x 100 x 10 float64: 64 KiB blocks (80 rows) are 1.1x faster than 16 KiB
-# ones; past 64 KiB nothing changes.
+# update, and its n_rows * K scores go through one vectorized exp (64 KiB beat
+# 16 KiB; past 64 KiB nothing changes).
 MULTINOMIAL_BLOCK_BYTES = 65536
 MULTINOMIAL_MIN_BLOCK_ROWS = 4
-# Scores (rows x classes) per chunk of the fused gradient: 4096 take about
-# 45 us on one core of the 2-core test machine at d = 64, against a few
-# microseconds to start a parallel region with the omp layer.
+# Scores (rows x classes) per chunk of the fused gradient: enough work to
+# outweigh starting a parallel region (a few microseconds with omp).
 MIN_CHUNK_SCORES = 4096
 PARTIAL_SHARE = 32
 MULTINOMIAL_MAX_BLOCK_ROWS = 128
@@ -109,12 +107,9 @@ def _block_scores(X, rows, m, coef, intercept, scale, z):
 
     Two rows at a time, five classes per sweep over the two rows (then two,
     then one): ten dot products that LLVM vectorizes, each load of X serving
-    five of them and each load of ``coef`` two. Against four rows x two
-    classes, measured 1.10x on 1e5 x 100 x 10 float64 streamed from memory
-    (two rows at a time keep ahead of the loads better than four), 1.05x and
-    1.09x at 4 and 7 classes, within 4% on digits, at d = 1000 and at 3
-    classes. Written inline: as called functions the sweeps ran 3-8% slower.
-    Then the last row alone.
+    five of them and each load of ``coef`` two (two rows at a time keep ahead
+    of the loads better than four). Written inline: as called functions the
+    sweeps ran slower. Then the last row alone.
     """
     n_classes, d = coef.shape
     zero = X.dtype.type(0)
@@ -259,9 +254,7 @@ def _block_update(X, rows, m, residual, out):
 
     Four rows at a time, four classes per sweep over the four rows (then two,
     then one): each load of X serves four classes and each load and store of
-    ``out`` four rows (measured 1.3x-1.45x the speed of one class per sweep;
-    the two-class sweep for the classes left, 1.03-1.05x). Then the rows left
-    one at a time.
+    ``out`` four rows. Then the rows left one at a time.
     """
     n_classes, d = out.shape
     dtype = X.dtype.type
@@ -409,12 +402,9 @@ def multinomial_n_chunks(n_rows, n_classes):
 
     A chunk holds at least ``MIN_CHUNK_SCORES`` scores (rows x classes), so
     that a small pass such as digits' (1797 x 64, 10 classes: four chunks)
-    still shares out over two threads: 1.8x faster than one on a quiet
-    machine, and on average 1.1x slower with another process hogging a core
-    (a serial pass then waits for the scheduler too). The (K, d) partials of
-    the chunks take at most ``1 / PARTIAL_SHARE`` of X. An even count gives
-    two threads equal shares: 3 chunks ran 1.25x slower than 2 or 4 on
-    digits. At most ``MAX_CHUNKS``. A function of the problem's shape only,
+    still shares out over two threads. The (K, d) partials of the chunks take
+    at most ``1 / PARTIAL_SHARE`` of X. An even count gives two threads equal
+    shares. At most ``MAX_CHUNKS``. A function of the problem's shape only,
     so the sums are bitwise identical for any number of threads.
     """
     by_work = -(-n_rows * n_classes // MIN_CHUNK_SCORES)

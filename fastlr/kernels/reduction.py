@@ -17,9 +17,8 @@ from .._jit import kernel
 MIN_CHUNK_ROWS = 2048
 MAX_CHUNKS = 128
 # A mini-batch's gradient is split in parts of at least this many rows, at
-# most this many parts. Measured at 1e6 x 100 float64 on 2 threads: batch 256
-# in 4 parts ran 1.15x faster than in 2 (load balance), and the split epochs
-# are 1.7-1.9x (batch 256) and 2.2x (4096) faster than unsplit ones.
+# most this many parts: more parts than threads balance the load (figures in
+# docs/design.md).
 MIN_PART_ROWS = 64
 MAX_BATCH_PARTS = 8
 
