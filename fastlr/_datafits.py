@@ -26,6 +26,7 @@ from sklearn.utils.extmath import row_norms
 
 from . import _validation, kernels
 from ._jit import kernel
+from ._orders import row_orders
 from .kernels.reduction import n_chunks_for
 
 
@@ -63,8 +64,11 @@ class Datafit(Protocol):
     def minibatch_epoch(self, order, batch_size, args):
         """One mini-batch epoch over ``order``; returns ``(loss_sum, t)``."""
 
-    def squared_row_norms(self):
-        """``||x_i||^2`` of every row, as float64."""
+    def epoch_orders(self, rng, ahead):
+        """Generator of each epoch's order, as the epochs take it (``rng`` None: in order)."""
+
+    def max_weighted_row_norm(self, scale, intercept_term):
+        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)`` (``sw_i`` 1 without weights)."""
 
     def gram_matvec(self, v, v0):
         """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
@@ -226,9 +230,15 @@ class InMemoryDatafit:
             self.storage.kernel_x, self.y, self.sw, order, batch_size, args
         )
 
-    def squared_row_norms(self):
-        """``||x_i||^2`` of every row, as float64."""
-        return self.storage.squared_row_norms()
+    def epoch_orders(self, rng, ahead):
+        """Each epoch's row order: :func:`fastlr._orders.row_orders` over all rows."""
+        return row_orders(self.n_samples, rng, ahead)
+
+    def max_weighted_row_norm(self, scale, intercept_term):
+        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)`` (``sw_i`` 1 without weights)."""
+        weights = self.sw * scale if self.sw.shape[0] else 1.0
+        norms = self.storage.squared_row_norms() + intercept_term
+        return float(np.max(weights * norms))
 
     def gram_matvec(self, v, v0):
         """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
@@ -373,9 +383,10 @@ class Objective:
         batch = min(batch_size, n)
         if batch >= n:
             return full
-        weights = datafit.sw * (n / self.total_weight) if datafit.sw.shape[0] else 1.0
-        norms = datafit.squared_row_norms() + (1.0 if self.fit_intercept else 0.0)
-        one_sample = datafit.curvature * float(np.max(weights * norms)) + self.alpha
+        largest = datafit.max_weighted_row_norm(
+            n / self.total_weight, 1.0 if self.fit_intercept else 0.0
+        )
+        one_sample = datafit.curvature * largest + self.alpha
         return (n * (batch - 1) * full + (n - batch) * one_sample) / (batch * (n - 1))
 
     @property

@@ -8,7 +8,6 @@ L-BFGS iteration); every pass over the samples is compiled.
 import contextlib
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numba
@@ -248,7 +247,7 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         and datafit.n_samples >= BACKGROUND_SHUFFLE_ROWS
         and numba.get_num_threads() > 1
     )
-    orders = _epoch_orders(datafit.n_samples, state.rng if options.shuffle else None, ahead)
+    orders = datafit.epoch_orders(state.rng if options.shuffle else None, ahead)
     with contextlib.closing(orders):
         return _stochastic_epochs(
             objective, solver, options, coef, intercept, state, history, orders
@@ -297,7 +296,7 @@ def _private_random_state(random_state):
     """``check_random_state(random_state)``, except that None gives a private generator.
 
     As scikit-learn's SGD does, None seeds a new generator from numpy's global
-    one instead of drawing from it all along: :func:`_epoch_orders` may undo a
+    one instead of drawing from it all along: :func:`fastlr._orders.row_orders` may undo a
     shuffle made ahead, which on the global generator would also rewind what
     other threads drew from it meanwhile.
     """
@@ -305,54 +304,6 @@ def _private_random_state(random_state):
     if random_state is None:
         return np.random.RandomState(rng.randint(np.iinfo(np.int32).max))
     return rng
-
-
-def _epoch_orders(n_samples, rng, ahead):
-    """Generate each epoch's row order: the one before, shuffled by ``rng``.
-
-    Parameters
-    ----------
-    n_samples : int
-    rng : numpy.random.RandomState or None
-        None: every epoch takes the rows in order.
-    ahead : bool
-        Shuffle the next order on a second thread while the caller runs the
-        epoch. The orders, and the generator's state after the last order
-        taken, are the same as without: a shuffle made ahead for an epoch that
-        never came is undone when the generator is closed.
-
-    Yields
-    ------
-    order : ndarray of shape (n_samples,)
-        int64 row indices; read-only to the caller until it asks for the next.
-    """
-    order = np.arange(n_samples, dtype=np.int64)
-    if rng is None:
-        while True:
-            yield order
-    rng.shuffle(order)
-    if not ahead:
-        while True:
-            yield order
-            rng.shuffle(order)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        while True:
-            before = rng.get_state()
-            upcoming = pool.submit(_shuffled_copy, rng, order)
-            try:
-                yield order
-            except GeneratorExit:
-                upcoming.result()
-                rng.set_state(before)
-                raise
-            order = upcoming.result()
-
-
-def _shuffled_copy(rng, order):
-    """A copy of ``order`` shuffled by ``rng``."""
-    upcoming = order.copy()
-    rng.shuffle(upcoming)
-    return upcoming
 
 
 def _averaging(options, solver, state, coef, intercept):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastlr
-from fastlr import _solvers
+from fastlr import _orders, _solvers
 
 
 def in_place_orders(n, seed, count):
@@ -21,7 +21,7 @@ def in_place_orders(n, seed, count):
 @pytest.mark.parametrize("ahead", [False, True])
 def test_epoch_orders_are_successive_in_place_shuffles(ahead):
     expected, _ = in_place_orders(50, 7, 4)
-    orders = _solvers._epoch_orders(50, np.random.RandomState(7), ahead)
+    orders = _orders.row_orders(50, np.random.RandomState(7), ahead)
     got = [order.copy() for order in itertools.islice(orders, 4)]
     orders.close()
     for actual, wanted in zip(got, expected, strict=True):
@@ -33,7 +33,7 @@ def test_closing_undoes_the_shuffle_made_ahead(taken):
     """The generator's state after ``taken`` orders is that of ``taken`` shuffles."""
     _, after = in_place_orders(50, 7, taken)
     rng = np.random.RandomState(7)
-    orders = _solvers._epoch_orders(50, rng, ahead=True)
+    orders = _orders.row_orders(50, rng, ahead=True)
     for _ in itertools.islice(orders, taken):
         pass
     orders.close()
@@ -41,7 +41,7 @@ def test_closing_undoes_the_shuffle_made_ahead(taken):
 
 
 def test_epoch_orders_without_shuffle_are_the_rows_in_order():
-    orders = _solvers._epoch_orders(5, None, ahead=True)
+    orders = _orders.row_orders(5, None, ahead=True)
     assert [list(order) for order in itertools.islice(orders, 2)] == [list(range(5))] * 2
 
 

@@ -1,0 +1,274 @@
+"""Streamed training: a datafit over a :class:`fastlr.Dataset`, one block in memory at a time.
+
+A pass over the data reads the blocks in a fixed order, the next one on a
+second thread while the kernels compute the current one (they release the
+GIL), and adds each block's gradient sums into the same buffers through the
+kernels' contract (:mod:`fastlr.kernels`). The additions happen in the same
+order on every pass, so a streamed fit is bitwise reproducible, and it equals
+the in-memory fit on the same rows up to the rounding of that order.
+
+The stochastic epochs visit the blocks in an order shuffled from the solver's
+generator and shuffle the rows inside each block as it is read
+(:func:`fastlr._orders.block_plans`); the update counter, the schedule, the
+L1 state and the averages carry from block to block as they do from one
+``partial_fit`` call to the next.
+
+What the process holds: the block being computed, the one being read, the
+model and O(n_features) state, whatever the number of rows.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse
+from sklearn.utils.extmath import row_norms
+
+from . import _validation, kernels
+from ._orders import block_plans
+from .kernels.reduction import n_chunks_for
+
+
+class PreparedBlock(NamedTuple):
+    """A block as the kernels take it.
+
+    Attributes
+    ----------
+    X : ndarray or CsrArrays
+        The rows, in the training dtype.
+    y : ndarray
+        Targets: 0/1 in the training dtype (binary) or int64 class indices.
+    sw : ndarray
+        Sample weights times class weights in the training dtype, or empty.
+    matrix : ndarray or scipy.sparse.csr_matrix
+        The rows as the block held them (for norms and Gram products).
+    n_rows : int
+    """
+
+    X: object
+    y: np.ndarray
+    sw: np.ndarray
+    matrix: object
+    n_rows: int
+
+
+class BlockEncoder:
+    """Turns the blocks of a :class:`fastlr.Dataset` into :class:`PreparedBlock`.
+
+    Parameters
+    ----------
+    classes : ndarray of shape (n_classes,)
+        The sorted labels of the fit.
+    dtype : numpy dtype
+        The training dtype.
+    class_weight : ndarray of shape (n_classes,) or None
+        Weight of each class, multiplying the sample weights.
+    source : str
+        How error messages name the data.
+    """
+
+    def __init__(self, classes, dtype, class_weight=None, source="the dataset"):
+        self.classes = np.asarray(classes)
+        self.multinomial = self.classes.shape[0] > 2
+        self.dtype = np.dtype(dtype)
+        self.class_weight = class_weight
+        self.source = source
+
+    def __call__(self, block, index):
+        """The kernels' arguments for ``block``, the dataset's block number ``index``."""
+        if block.y is None:
+            raise ValueError(
+                f"Block {index} of {self.source} has no labels; training needs the label "
+                f"column (pass label= to fastlr.Dataset)."
+            )
+        labels = self.class_indices(np.asarray(block.y), index)
+        targets = labels if self.multinomial else labels.astype(self.dtype)
+        return PreparedBlock(
+            self._rows(block.X),
+            targets,
+            self._weights(block.sample_weight, labels),
+            block.X,
+            block.X.shape[0],
+        )
+
+    def class_indices(self, y, index):
+        """Class index (int64) of each label of block ``index``; unknown labels raise."""
+        classes = self.classes
+        position = np.searchsorted(classes, y)
+        found = classes[np.minimum(position, classes.shape[0] - 1)] == y
+        if not found.all():
+            unknown = np.unique(y[~found])[:5].tolist()
+            raise ValueError(
+                f"Block {index} of {self.source} holds labels that are not among the classes "
+                f"{classes.tolist()} the first pass found: {unknown}. The data changed since "
+                f"it was scanned; scan it again (a new fastlr.Dataset) and refit."
+            )
+        return position.astype(np.int64, copy=False)
+
+    def _rows(self, X):
+        if scipy.sparse.issparse(X):
+            arrays = _validation.csr_arrays(X)
+            if arrays.data.dtype != self.dtype:
+                arrays = arrays._replace(data=arrays.data.astype(self.dtype))
+            return arrays
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def _weights(self, sample_weight, labels):
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=self.dtype)
+        if self.class_weight is not None:
+            per_row = self.class_weight[labels].astype(self.dtype)
+            weights = per_row if weights is None else weights * per_row
+        if weights is None:
+            return np.empty(0, self.dtype)
+        return np.ascontiguousarray(weights)
+
+
+def read_ahead(read, keys):
+    """Yield ``read(key)`` for each key, reading the next one on a thread meanwhile.
+
+    One reader thread, so a sequential source is read in order; at most two
+    results exist at a time (the one yielded and the one being read). An
+    exception in ``read`` is raised here, at the block it concerns.
+    """
+    keys = iter(keys)
+    first = next(keys, None)
+    if first is None:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastlr-read") as pool:
+        upcoming = pool.submit(read, first)
+        for key in keys:
+            current = upcoming.result()
+            upcoming = pool.submit(read, key)
+            yield current
+        yield upcoming.result()
+
+
+class StreamedDatafit:
+    """A :class:`fastlr._datafits.Datafit` over the blocks of a :class:`fastlr.Dataset`.
+
+    Parameters
+    ----------
+    dataset : fastlr.Dataset
+        Scanned already (its ``info`` is read here).
+    loss : BinaryLoss or MultinomialLoss
+    encoder : BlockEncoder
+    total_weight : float
+        Sum over all rows of the sample weights times the class weights.
+    blocks : ndarray of int64, optional
+        The blocks this datafit trains on (all of them by default; early
+        stopping holds some out).
+    """
+
+    def __init__(self, dataset, loss, encoder, total_weight, blocks=None):
+        info = dataset.info
+        self.dataset, self.loss, self.encoder = dataset, loss, encoder
+        self.blocks = np.arange(len(info.block_rows)) if blocks is None else np.asarray(blocks)
+        self.dtype = np.dtype(encoder.dtype)
+        self.n_features = info.n_features
+        self.n_samples = int(sum(info.block_rows[k] for k in self.blocks))
+        self.coef_shape = loss.coef_shape(self.n_features)
+        self.n_outputs = loss.n_outputs
+        self.curvature = loss.curvature
+        self.total_weight = total_weight
+        self.kernels = kernels.family(
+            kernels.CsrArrays(None, None, None, 0) if info.sparse else np.empty(0),
+            loss.multinomial,
+        )
+
+    def prepared_blocks(self, order=None):
+        """The prepared blocks in ``order`` (default: this datafit's blocks in order)."""
+        order = self.blocks if order is None else order
+        if self.dataset.random_access:
+            return read_ahead(self._read, order)
+        return self._sequential(order)
+
+    def _read(self, index):
+        return self.encoder(self.dataset.read_block(int(index)), int(index))
+
+    def _sequential(self, order):
+        """A sequential source read from its start; the blocks outside ``order`` skipped."""
+        wanted = set(int(k) for k in order)
+        if list(order) != sorted(wanted):
+            raise ValueError(
+                "This dataset is read sequentially (CSV, LIBSVM, an iterable) and cannot visit "
+                "its blocks in another order; convert it to a binary cache "
+                "(Dataset.to_cache) for shuffled blocks."
+            )
+        self.dataset.reset()
+        n_blocks = len(self.dataset.info.block_rows)
+
+        def read(index):
+            block = self.dataset.next_block()
+            if block is None:
+                raise ValueError(
+                    f"{self.encoder.source} ended after {index} blocks; the first pass found "
+                    f"{n_blocks}. The data changed since it was scanned."
+                )
+            return self.encoder(block, index) if index in wanted else None
+
+        for prepared in read_ahead(read, range(n_blocks)):
+            if prepared is not None:
+                yield prepared
+
+    def gradient_sums(self, coef, intercept, with_loss, grad_coef, grad_intercept):
+        """One pass: every block's gradient sums added into the buffers, in block order."""
+        cost = 0.0
+        for block in self.prepared_blocks():
+            cost += self.kernels.gradient_sums(
+                block.X, block.y, block.sw, coef, intercept, with_loss, grad_coef, grad_intercept
+            )
+        return cost
+
+    def epoch_orders(self, rng, ahead):
+        """Each epoch's :class:`fastlr._orders.BlockPlan` (``ahead`` does not apply)."""
+        shuffle_blocks = rng if self.dataset.random_access else None
+        return block_plans(self.blocks, shuffle_blocks, rng)
+
+    def sgd_epoch(self, plan, args):
+        """One per-example epoch over the plan's blocks; returns ``(loss_sum, t)``."""
+        return self._epoch(plan, args, self.kernels.sgd_epoch)
+
+    def minibatch_epoch(self, plan, batch_size, args):
+        """One mini-batch epoch; batches do not span blocks. Returns ``(loss_sum, t)``."""
+
+        def run(X, y, sw, order, block_args):
+            return self.kernels.minibatch_epoch(X, y, sw, order, batch_size, block_args)
+
+        return self._epoch(plan, args, run)
+
+    def _epoch(self, plan, args, run):
+        total, t = 0.0, args.t
+        for block in self.prepared_blocks(plan.blocks):
+            order = plan.rows(block.n_rows)
+            loss, t = run(block.X, block.y, block.sw, order, args._replace(t=t))
+            total += loss
+        return total, t
+
+    def max_weighted_row_norm(self, scale, intercept_term):
+        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)``, in one pass."""
+        largest = 0.0
+        for block in self.prepared_blocks():
+            norms = row_norms(block.matrix, squared=True).astype(np.float64) + intercept_term
+            weights = block.sw * scale if block.sw.shape[0] else 1.0
+            if block.n_rows:
+                largest = max(largest, float(np.max(weights * norms)))
+        return largest
+
+    def gram_matvec(self, v, v0):
+        """``A^T W A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
+        out = np.zeros(self.n_features + 1, dtype=self.dtype)
+        v0 = self.dtype.type(v0)
+        for block in self.prepared_blocks():
+            if isinstance(block.X, np.ndarray):
+                kernels.binary_dense.gram_matvec(
+                    block.X, block.sw, v, v0, n_chunks_for(block.n_rows), out
+                )
+                continue
+            z = block.matrix @ v + v0
+            if block.sw.shape[0]:
+                z *= block.sw
+            out[: self.n_features] += block.matrix.T @ z
+            out[self.n_features] += z.sum()
+        return out
