@@ -4,6 +4,10 @@ Public API
 ----------
 LogisticRegression
     scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
+load
+    Read a model file written by ``LogisticRegression.save`` (no pickle).
+ModelFileError
+    The error ``load`` raises for a file it refuses.
 gradient
     Gradient and loss of the mean cross-entropy by the loop, vectorized or
     fused parallel kernel.
@@ -14,6 +18,7 @@ reference
 from . import reference
 from ._gradient import gradient
 from ._logistic import LogisticRegression
+from ._persist import ModelFileError, load
 
-__all__ = ["LogisticRegression", "__version__", "gradient", "reference"]
+__all__ = ["LogisticRegression", "ModelFileError", "__version__", "gradient", "load", "reference"]
 __version__ = "0.1.0"
