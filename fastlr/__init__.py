@@ -4,6 +4,8 @@ Public API
 ----------
 LogisticRegression
     scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
+Dataset, DataError
+    Training data in memory or on disk, read in blocks (see :mod:`fastlr.data`).
 gradient
     Gradient and loss of the mean cross-entropy by the loop, vectorized or
     fused parallel kernel.
@@ -14,6 +16,7 @@ reference
 from . import reference
 from ._gradient import gradient
 from ._logistic import LogisticRegression
+from .data import DataError, Dataset
 
-__all__ = ["LogisticRegression", "__version__", "gradient", "reference"]
+__all__ = ["DataError", "Dataset", "LogisticRegression", "__version__", "gradient", "reference"]
 __version__ = "0.1.0"
