@@ -327,3 +327,15 @@ def test_sparse_cache_from_scipy(tmp_path):
     Xr, _, _, blocks = collect(cache)
     assert (Xr != X).nnz == 0 and len(blocks) > 1 and cache.info.nnz == X.nnz
     assert all(b.X.has_canonical_format for b in blocks)
+
+
+def test_values_converted_to_float32_are_checked_again(tmp_path):
+    X, y, _ = make_data()
+    X[17, 3] = 1e300  # finite in float64, infinite in float32
+    Dataset(X, label=y).to_cache(tmp_path / "c")
+    assert len(list(Dataset(tmp_path / "c"))) == 1
+    with pytest.raises(DataError, match=r"shard 0, row 17: infinity in column 3"):
+        list(Dataset(tmp_path / "c", dtype="float32"))
+    (tmp_path / "big.svm").write_text("1 1:2\n0 2:1e300\n")
+    with pytest.raises(DataError, match=r"big.svm, line 2: infinity in column 1"):
+        list(Dataset(tmp_path / "big.svm", dtype="float32"))

@@ -517,3 +517,20 @@ def test_fingerprint_of_callables_hashes_the_scanned_blocks():
     assert Dataset(lambda: iter(chunks_of(X, y))).fingerprint() == first
     assert Dataset(lambda: iter(chunks_of(X * 2, y))).fingerprint() != first
     assert Dataset(chunks_of(X, y)).fingerprint() != Dataset(chunks_of(X, y[::-1])).fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("weight_dtype", "dtype", "expected"),
+    [
+        (np.float32, np.float32, np.float32),
+        (np.float32, np.float64, np.float64),
+        (np.float64, np.float32, np.float64),
+        (np.int64, np.float64, np.float64),
+    ],
+)
+def test_weights_in_float64_or_the_training_dtype(weight_dtype, dtype, expected):
+    X, y, _ = make_data()
+    w = np.arange(50).astype(weight_dtype)
+    block = next(iter(Dataset(X, label=y, weight=w, dtype=dtype)))
+    assert block.sample_weight.dtype == expected
+    assert np.array_equal(block.sample_weight, np.arange(50))

@@ -386,7 +386,8 @@ def test_bad_csv(tmp_path, edit, match):
 def test_csv_label_type_set_by_the_first_block(tmp_path, monkeypatch):
     from fastlr.data import _csv
 
-    monkeypatch.setattr(_csv, "TEXT_BLOCK_BYTES", 256)  # pyarrow blocks of a few lines
+    monkeypatch.setattr(_csv, "PARSE_BLOCK_BYTES", 256)  # pyarrow parses a few lines at a time
+    monkeypatch.setattr(_csv, "TEXT_BLOCK_BYTES", 1024)
     path = _csv_with(tmp_path, lambda L: _set_field(L, 30, 4, "1.5"))
     with pytest.raises(
         DataError,

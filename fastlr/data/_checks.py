@@ -5,10 +5,10 @@ the reader's ``locate(row)``) and the problem.
 """
 
 import numpy as np
-import scipy.sparse
 
 from .._jit import kernel
 from ._errors import DataError
+from ._types import csr_view
 
 # first_nonfinite tests chunks of this many values with a branch-free
 # comparison that vectorizes; the culprit is searched only in a failing chunk.
@@ -91,7 +91,8 @@ def dense_block(X, dtype, source, locate, feature_names=None, check=True):
     if X.ndim != 2:
         raise DataError(source, f"X must be 2-D, got an array of shape {X.shape}.", locate(0))
     check_numeric(X, source)
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow to float32 is reported below
+        X = np.ascontiguousarray(X, dtype=dtype)
     if check and X.size:
         bad = first_nonfinite(X.reshape(-1))
         if bad >= 0:
@@ -125,9 +126,7 @@ def csr_block(X, dtype, n_features, source, locate, check=True):
     check_numeric(X.data, source)
     index_dtype = np.int32 if X.indices.dtype == X.indptr.dtype == np.int32 else np.int64
     if X.indices.dtype != index_dtype or X.indptr.dtype != index_dtype:
-        X = scipy.sparse.csr_matrix(
-            (X.data, X.indices.astype(index_dtype), X.indptr.astype(index_dtype)), shape=X.shape
-        )
+        X = csr_view(X.data, X.indices.astype(index_dtype), X.indptr.astype(index_dtype), X.shape)
     if check and X.indices.size:
         low, high = X.indices.min(), X.indices.max()
         if low < 0 or high >= n_features:
@@ -142,9 +141,8 @@ def csr_block(X, dtype, n_features, source, locate, check=True):
         X = X.copy()
         X.sum_duplicates()
     if X.data.dtype != dtype:
-        X = scipy.sparse.csr_matrix(
-            (X.data.astype(dtype), X.indices, X.indptr), shape=X.shape, copy=False
-        )
+        with np.errstate(over="ignore"):  # an overflow to float32 is reported below
+            X = csr_view(X.data.astype(dtype), X.indices, X.indptr, X.shape, canonical=True)
     if check and X.data.size:
         bad = first_nonfinite(X.data)
         if bad >= 0:
@@ -228,13 +226,14 @@ def _short_list(values, limit=10):
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
-def weight_block(w, n_rows, source, locate):
+def weight_block(w, n_rows, dtype, source, locate):
     """Check the sample weights of a block: one per row, finite, non-negative.
 
     Returns
     -------
     w : ndarray of shape (n_rows,)
-        float32 weights stay float32; others become float64.
+        Weights already in float64 or in the training ``dtype`` are kept;
+        others become float64.
     """
     w = np.asarray(w)
     if w.ndim != 1 or w.shape[0] != n_rows:
@@ -245,7 +244,7 @@ def weight_block(w, n_rows, source, locate):
         )
     if w.dtype.kind not in "biuf":
         raise DataError(source, f"sample weights must be numbers, got dtype {w.dtype}.", locate(0))
-    if w.dtype not in (np.float32, np.float64):
+    if w.dtype not in (np.float64, dtype):
         w = w.astype(np.float64)
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():

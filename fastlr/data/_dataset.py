@@ -474,11 +474,15 @@ class Dataset:
     def _finish(self, raw, k, start, scanning=False):
         """Convert and check a raw block; return a :class:`Block`."""
         reader = self._reader
-        check = not reader.validated and not (reader.immutable and k in self._checked)
         X = raw.X
+        # Values checked when written (the cache, the LIBSVM parser) are checked
+        # again only when converted to another dtype, where float32 may overflow.
+        values = X.data if scipy.sparse.issparse(X) else X
+        converted = values is not None and values.dtype != self.dtype
+        check = (not reader.validated or converted) and not (
+            reader.immutable and k in self._checked
+        )
         if X is not None:
-            if isinstance(X, tuple):
-                X = scipy.sparse.csr_matrix(X, shape=(raw.n_rows, reader.n_features))
             n_features = reader.n_features
             if X.shape[1] != n_features and n_features is not None:
                 raise DataError(
@@ -497,7 +501,7 @@ class Dataset:
             y = label_block(y, raw.n_rows, self.source, raw.locate, classes)
         w = raw.w
         if w is not None:
-            w = weight_block(w, raw.n_rows, self.source, raw.locate)
+            w = weight_block(w, raw.n_rows, self.dtype, self.source, raw.locate)
         if check and reader.immutable and X is not None:
             self._checked.add(k)
         return Block(X, y, w, start)

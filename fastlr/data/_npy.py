@@ -2,6 +2,7 @@
 
 import os
 import zipfile
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import scipy.sparse
 from ._errors import DataError
 from ._mapping import map_rows, read_npy_header
 from ._memory import ArrayReader, column_index, per_row_array
-from ._reader import Raw, Reader, file_fingerprint, files_stamp, split_sizes
+from ._reader import Raw, Reader, array_fingerprint, file_fingerprint, files_stamp, split_sizes
 from ._types import map_block_rows
 
 
@@ -76,8 +77,6 @@ class NpyReader(ArrayReader):
             file_fingerprint(path, digest)
         for values in (self._y, self._w):
             if values is not None and not isinstance(values, _MappedLabel):
-                from ._reader import array_fingerprint
-
                 array_fingerprint(values, digest)
 
     def stamp(self):
@@ -134,7 +133,7 @@ class ShardReader(Reader):
 
     def _open_npy(self):
         for what, spec in (("label", self.label), ("weight", self.weight)):
-            if spec is not None and (isinstance(spec, (str, bool)) or not isinstance(spec, int)):
+            if spec is not None and (isinstance(spec, bool) or not isinstance(spec, Integral)):
                 raise DataError(
                     self.name, f"{what} of .npy shards must be an int column index, got {spec!r}."
                 )
