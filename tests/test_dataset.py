@@ -534,3 +534,12 @@ def test_weights_in_float64_or_the_training_dtype(weight_dtype, dtype, expected)
     block = next(iter(Dataset(X, label=y, weight=w, dtype=dtype)))
     assert block.sample_weight.dtype == expected
     assert np.array_equal(block.sample_weight, np.arange(50))
+
+
+def test_dataframe_chunks_give_feature_names():
+    X, y, _ = make_data()
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    dataset = Dataset(lambda: iter([(frame[:25], y[:25]), (frame[25:], y[25:])]))
+    assert dataset.feature_names == ["a", "b", "c", "d"]
+    Xr, _, _, _ = collect(dataset)
+    assert np.array_equal(Xr, X)

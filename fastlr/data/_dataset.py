@@ -304,6 +304,7 @@ class Dataset:
         self._passes = 0
         self._fingerprint = None
         self._scan_digest = None
+        self._starts = None  # first row of each block, for read_block
 
     # ------------------------------------------------------------------
     # What the source says
@@ -377,9 +378,8 @@ class Dataset:
         self._pass = None
         self._position = 0
         reader = self._reader
-        if not reader.random_access and self._passes and isinstance(reader, IterableReader):
-            if not reader.can_restart():
-                reader._new_pass()  # raises the one-pass message
+        if self._passes and isinstance(reader, IterableReader) and not reader.can_restart():
+            raise reader.one_pass_error()
 
     def next_block(self):
         """The next block of the pass, or None at its end.
@@ -420,13 +420,14 @@ class Dataset:
                 f"to blocks. Iterate over it, or convert it to the binary cache "
                 f"(dataset.to_cache(path)) for shuffled block orders."
             )
-        rows = self._reader.block_rows()
-        if not 0 <= k < len(rows):
-            raise IndexError(f"block {k} does not exist: {self.source} has {len(rows)} blocks.")
+        if self._starts is None:
+            self._starts = np.concatenate([[0], np.cumsum(self._reader.block_rows())])
+        n_blocks = len(self._starts) - 1
+        if not 0 <= k < n_blocks:
+            raise IndexError(f"block {k} does not exist: {self.source} has {n_blocks} blocks.")
         if k == 0:
             self._check_unchanged()
-        start = int(np.sum(rows[:k], dtype=np.int64))
-        return self._finish(self._reader.read(k, self.dtype), k, start)
+        return self._finish(self._reader.read(k, self.dtype), k, int(self._starts[k]))
 
     def _sequential_pass(self):
         reader = self._reader

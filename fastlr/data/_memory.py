@@ -346,19 +346,18 @@ class IterableReader(Reader):
             self._pending = iter(source)
             first = self._first(self._pending)
         self._first_chunk = first
+        columns = getattr(first[0] if isinstance(first, tuple) else first, "columns", None)
+        if columns is not None and all(isinstance(c, str) for c in columns):
+            self.feature_names = [str(c) for c in columns]  # a DataFrame's column names
         X, y, w = self.unpack(first, 0)
         self.sparse = scipy.sparse.issparse(X)
-        self.n_features = X.shape[1] if getattr(X, "ndim", 0) == 2 else None
-        self.source_dtype = X.dtype if hasattr(X, "dtype") else None
-        columns = getattr(X, "columns", None)
-        if columns is not None and all(isinstance(c, str) for c in columns):
-            self.feature_names = [str(c) for c in columns]
+        self.n_features = X.shape[1]
+        self.source_dtype = X.dtype
         self.has_label = y is not None
         self.has_weight = w is not None
         self.random_access = self.kind == "sequence"
-        self._passes = 0
         if self.random_access:
-            sizes = [self._rows(self.unpack(chunk, k)[0]) for k, chunk in enumerate(source)]
+            sizes = [self.unpack(chunk, k)[0].shape[0] for k, chunk in enumerate(source)]
             self._parts = split_sizes(sizes, block_rows)
 
     def _first(self, iterator):
@@ -366,9 +365,6 @@ class IterableReader(Reader):
             return next(iterator)
         except StopIteration:
             raise DataError(self.name, "holds no chunks.") from None
-
-    def _rows(self, X):
-        return X.shape[0]
 
     def unpack(self, chunk, k):
         """``(X, y, w)`` of chunk ``k``, checked for shape and agreement with chunk 0."""
@@ -435,20 +431,23 @@ class IterableReader(Reader):
                 yield self._raw(X, y, w, unit, a, min(a + step, n))
 
     def _new_pass(self):
-        self._passes += 1
         pending = getattr(self, "_pending", None)
         if pending is not None:
             self._pending = None
             return _prepend(self._first_chunk, pending)
         if self.kind == "iterator":
-            raise DataError(
-                self.name,
-                "an iterator gives one pass over its chunks, and it was used. Pass a "
-                "callable that returns a new iterator (e.g. lambda: read_chunks(...)), a list, "
-                "or write the chunks to the binary cache once with "
-                "fastlr.data.write_cache(dataset, path) and train on that.",
-            )
+            raise self.one_pass_error()
         return iter(self.source())
+
+    def one_pass_error(self):
+        """The DataError for a second pass over an iterator."""
+        return DataError(
+            self.name,
+            "an iterator gives one pass over its chunks, and it was used. Pass a "
+            "callable that returns a new iterator (e.g. lambda: read_chunks(...)), a list, "
+            "or write the chunks to the binary cache once with "
+            "fastlr.data.write_cache(dataset, path) and train on that.",
+        )
 
     def can_restart(self):
         """False for an iterator that has been read."""
