@@ -543,3 +543,14 @@ def test_dataframe_chunks_give_feature_names():
     assert dataset.feature_names == ["a", "b", "c", "d"]
     Xr, _, _, _ = collect(dataset)
     assert np.array_equal(Xr, X)
+
+
+def test_csr_column_indices_out_of_range():
+    bad = scipy.sparse.csr_matrix(
+        (np.ones(3), np.array([0, 7, 1], dtype=np.int32), np.array([0, 1, 2, 3], dtype=np.int32)),
+        shape=(3, 3),
+    )
+    good = scipy.sparse.csr_matrix(np.eye(3))
+    dataset = Dataset([(good, np.arange(3)), (bad, np.arange(3))])
+    with pytest.raises(DataError, match=r"chunk 1, row 1: column index 7 is outside \[0, 3\)"):
+        list(dataset)

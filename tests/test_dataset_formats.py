@@ -588,3 +588,11 @@ def test_format_detection_and_forcing(tmp_path):
     gz = tmp_path / "data.svmlight.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     assert Dataset(gz).format == "libsvm"
+
+
+def test_text_scan_progress_counts_file_bytes(tmp_path, capsys):
+    X, y, _ = make_data(sparse=True)
+    path = write_libsvm(tmp_path / "d.svm.gz", X, y, gz=True)
+    Dataset(path).scan(progress=True)
+    err = capsys.readouterr().err
+    assert "scanning" in err and "d.svm.gz" in err and "100%" in err

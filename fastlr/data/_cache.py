@@ -229,7 +229,8 @@ def write_cache(dataset, path, *, progress=False, overwrite=False, shard_bytes=S
     temporary = path.parent / f".{path.name}.partial-{uuid.uuid4().hex[:12]}"
     temporary.mkdir()
     try:
-        manifest = _write_shards(dataset, temporary, shard_bytes, progress, progress_bar)
+        with progress_bar(progress, f"writing {path}", _rows_if_known(dataset), "rows") as bar:
+            manifest = _write_shards(dataset, temporary, shard_bytes, bar)
         with open(temporary / MANIFEST, "w", encoding="utf-8") as file:
             json.dump(manifest, file, indent=1)
             file.flush()
@@ -242,7 +243,16 @@ def write_cache(dataset, path, *, progress=False, overwrite=False, shard_bytes=S
     return Dataset(path, format="cache")
 
 
-def _write_shards(dataset, folder, shard_bytes, progress, progress_bar):
+def _rows_if_known(dataset):
+    """Rows of a dataset that are known without a pass, else None."""
+    if dataset._info is not None:
+        return dataset._info.n_rows
+    rows = dataset._reader.block_rows()
+    return None if rows is None else sum(rows)
+
+
+def _write_shards(dataset, folder, shard_bytes, bar):
+    """Write the shards of every block of ``dataset`` into ``folder``; return the manifest."""
     writer = _ShardWriter(
         folder,
         dtype=dataset.dtype,
@@ -251,17 +261,12 @@ def _write_shards(dataset, folder, shard_bytes, progress, progress_bar):
         shard_bytes=shard_bytes,
         source=dataset.source,
     )
-    known = dataset._info
-    total = known.n_rows if known is not None else None
     accumulator = InfoAccumulator(dataset.source)
-    with progress_bar(
-        progress, f"writing {folder.name[1:].split('.partial')[0]}", total, "rows"
-    ) as bar:
-        for block in dataset:
-            writer.add(block)
-            nnz = block.X.nnz if dataset.sparse else None
-            accumulator.add(block.y, block.sample_weight, block.n_rows, nnz)
-            bar.update(block.n_rows)
+    for block in dataset:
+        writer.add(block)
+        nnz = block.X.nnz if dataset.sparse else None
+        accumulator.add(block.y, block.sample_weight, block.n_rows, nnz)
+        bar.update(block.n_rows)
     shards = writer.finish()
     info = accumulator.result(
         n_features=dataset.n_features,
