@@ -554,3 +554,13 @@ def test_csr_column_indices_out_of_range():
     dataset = Dataset([(good, np.arange(3)), (bad, np.arange(3))])
     with pytest.raises(DataError, match=r"chunk 1, row 1: column index 7 is outside \[0, 3\)"):
         list(dataset)
+
+
+def test_data_error_parts_and_pickling():
+    import pickle
+
+    error = DataError("d.csv", "ragged row.", "line 3")
+    assert str(error) == "d.csv, line 3: ragged row."
+    assert (error.source, error.where, error.problem) == ("d.csv", "line 3", "ragged row.")
+    assert str(pickle.loads(pickle.dumps(error))) == str(error)
+    assert str(DataError("array", "has no rows.")) == "array: has no rows."

@@ -359,7 +359,14 @@ class CacheReader(Reader):
         self.n_features = int(m["n_features"])
         self.feature_names = m["feature_names"]
         self.has_label, self.has_weight = bool(m["has_label"]), bool(m["has_weight"])
-        self.headers = [self._check_shard(k, shard) for k, shard in enumerate(m["shards"])]
+        self.headers = []
+        for k, shard in enumerate(m["shards"]):
+            try:
+                self.headers.append(self._check_shard(k, shard))
+            except (KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, DataError):
+                    raise
+                self._damaged(f"the manifest's entry of shard {k} is malformed ({exc!r}).")
         rows = [int(shard["rows"]) for shard in m["shards"]]
         if sum(rows) != m["n_rows"]:
             self._damaged(f"its shards hold {sum(rows)} rows but the manifest says {m['n_rows']}.")
