@@ -8,10 +8,11 @@ import scipy.sparse
 
 TRAINING_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Bytes of one block of text read at a time (CSV, LIBSVM) and of the dense
-# blocks cut from memory maps when ``block_rows`` is not given: a few blocks in
-# flight stay far below a gigabyte, and each is large enough that the per-block
-# costs (a Python call, a thread hand-over) are negligible.
+# Sizes of the blocks when ``block_rows`` is not given: LIBSVM blocks hold the
+# lines of TEXT_BLOCK_BYTES of text, CSV blocks about as many bytes of parsed
+# values, and blocks cut from memory maps MAP_BLOCK_BYTES of features. A few
+# blocks in flight stay far below a gigabyte, and each is large enough that
+# the per-block costs (a Python call, a thread hand-over) are negligible.
 TEXT_BLOCK_BYTES = 32 << 20
 MAP_BLOCK_BYTES = 64 << 20
 
