@@ -4,6 +4,8 @@ Public API
 ----------
 LogisticRegression
     scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
+Dataset, DataError
+    Training data in memory or on disk, read in blocks (see :mod:`fastlr.data`).
 load
     Read a model file written by ``LogisticRegression.save`` (no pickle).
 ModelFileError
@@ -19,6 +21,16 @@ from . import reference
 from ._gradient import gradient
 from ._logistic import LogisticRegression
 from ._persist import ModelFileError, load
+from .data import DataError, Dataset
 
-__all__ = ["LogisticRegression", "ModelFileError", "__version__", "gradient", "load", "reference"]
+__all__ = [
+    "DataError",
+    "Dataset",
+    "LogisticRegression",
+    "ModelFileError",
+    "__version__",
+    "gradient",
+    "load",
+    "reference",
+]
 __version__ = "0.1.0"
