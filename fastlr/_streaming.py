@@ -159,9 +159,18 @@ class StreamedDatafit:
     blocks : ndarray of int64, optional
         The blocks this datafit trains on (all of them by default; early
         stopping holds some out).
+
+    Attributes
+    ----------
+    progress : fastlr._progress.Progress or None
+        Reports every pass (rows/s, MB/s, ETA) when set.
+    passes : int
+        Passes over the data so far.
     """
 
     def __init__(self, dataset, loss, encoder, total_weight, blocks=None):
+        self.progress = None
+        self.passes = 0
         info = dataset.info
         self.dataset, self.loss, self.encoder = dataset, loss, encoder
         self.blocks = np.arange(len(info.block_rows)) if blocks is None else np.asarray(blocks)
@@ -177,12 +186,23 @@ class StreamedDatafit:
             loss.multinomial,
         )
 
-    def prepared_blocks(self, order=None):
-        """The prepared blocks in ``order`` (default: this datafit's blocks in order)."""
+    def prepared_blocks(self, order=None, what="pass"):
+        """The prepared blocks in ``order`` (default: this datafit's blocks in order).
+
+        One pass over the data: counted in ``passes`` and reported to
+        ``progress`` as ``what`` when it is set.
+        """
         order = self.blocks if order is None else order
-        if self.dataset.random_access:
-            return read_ahead(self._read, order)
-        return self._sequential(order)
+        self.passes += 1
+        blocks = read_ahead(self._read, order) if self.dataset.random_access else None
+        blocks = self._sequential(order) if blocks is None else blocks
+        if self.progress is None:
+            yield from blocks
+            return
+        with self.progress.pass_bar(f"{what} {self.passes}", self.n_samples) as bar:
+            for block in blocks:
+                yield block
+                bar.update(block.n_rows, _nbytes(block.matrix))
 
     def _read(self, index):
         return self.encoder(self.dataset.read_block(int(index)), int(index))
@@ -240,7 +260,7 @@ class StreamedDatafit:
 
     def _epoch(self, plan, args, run):
         total, t = 0.0, args.t
-        for block in self.prepared_blocks(plan.blocks):
+        for block in self.prepared_blocks(plan.blocks, "epoch pass"):
             order = plan.rows(block.n_rows)
             loss, t = run(block.X, block.y, block.sw, order, args._replace(t=t))
             total += loss
@@ -272,3 +292,83 @@ class StreamedDatafit:
             out[: self.n_features] += block.matrix.T @ z
             out[self.n_features] += z.sum()
         return out
+
+
+def _nbytes(matrix):
+    """Bytes of a block's rows: the array's, or a CSR matrix's data and indices."""
+    if scipy.sparse.issparse(matrix):
+        return matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes
+    return matrix.nbytes
+
+
+def per_class_weights(class_weight, classes, weighted_counts):
+    """Weight of each class, as scikit-learn's ``compute_class_weight`` gives it.
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None
+    classes : ndarray of shape (n_classes,)
+        The sorted labels.
+    weighted_counts : ndarray of shape (n_classes,)
+        Sum of the sample weights of each class.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,) or None
+        float64; None for ``class_weight=None``.
+    """
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        counts = np.asarray(weighted_counts, dtype=np.float64)
+        if np.any(counts <= 0):
+            empty = np.asarray(classes)[counts <= 0].tolist()
+            raise ValueError(
+                f"class_weight='balanced' needs a positive total sample weight in every class; "
+                f"{empty} weigh nothing. Give those rows weight, or pass a class_weight dict."
+            )
+        return counts.sum() / (classes.shape[0] * counts)
+    unknown = [label for label in class_weight if label not in set(np.asarray(classes).tolist())]
+    if unknown:
+        raise ValueError(
+            f"class_weight names labels that are not in the data: {unknown}; the classes are "
+            f"{np.asarray(classes).tolist()}."
+        )
+    return np.array([float(class_weight.get(label, 1.0)) for label in classes.tolist()])
+
+
+def streamed_datafit(dataset, class_weight=None, progress=False):
+    """The :class:`StreamedDatafit` of a fit on ``dataset``, and its scan.
+
+    Parameters
+    ----------
+    dataset : fastlr.Dataset
+    class_weight : dict, "balanced" or None
+    progress : bool
+        Show the scan's progress bar (a first pass, for sources whose
+        metadata do not say what training needs).
+
+    Returns
+    -------
+    datafit : StreamedDatafit
+    info : fastlr.data.DatasetInfo
+    """
+    from ._datafits import BinaryLoss, MultinomialLoss
+
+    info = dataset.scan(progress=progress)
+    if not info.has_label:
+        raise ValueError(
+            f"{dataset.source} has no labels; pass label= (a column, an index or a file) to "
+            f"fastlr.Dataset to train on it."
+        )
+    classes = info.classes
+    if classes.shape[0] < 2:
+        raise ValueError(
+            f"{dataset.source} has only one class ({classes.tolist()[0]!r}); logistic "
+            f"regression needs samples of at least two classes."
+        )
+    weights = per_class_weights(class_weight, classes, info.class_weight_sums)
+    total = info.total_weight if weights is None else float(weights @ info.class_weight_sums)
+    loss = MultinomialLoss(classes.shape[0]) if classes.shape[0] > 2 else BinaryLoss()
+    encoder = BlockEncoder(classes, dataset.dtype, weights, dataset.source)
+    return StreamedDatafit(dataset, loss, encoder, total), info

@@ -1,0 +1,130 @@
+"""Progress of long passes: a tqdm bar on a terminal, plain log lines elsewhere.
+
+A streamed fit reports each pass over the data (rows/s, MB/s, ETA) and each
+solver iteration (loss, gradient norm). On a terminal the passes are tqdm
+bars and the iterations lines printed above them; when the output is a file
+or a pipe (a job log), every pass gives one line when it ends, and one every
+``interval`` seconds while it runs, so a log stays readable.
+"""
+
+import sys
+import time
+
+
+class Progress:
+    """Where and how a fit reports its progress.
+
+    Parameters
+    ----------
+    file : file-like, default=sys.stderr
+    interactive : bool, optional
+        Draw tqdm bars; default: whether ``file`` is a terminal.
+    interval : float, default=10.0
+        Seconds between two log lines of a running pass (non-interactive).
+    """
+
+    def __init__(self, file=None, interactive=None, interval=10.0):
+        self.file = sys.stderr if file is None else file
+        if interactive is None:
+            isatty = getattr(self.file, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self.interval = interval
+
+    def pass_bar(self, description, total_rows):
+        """A bar (or log) for one pass over ``total_rows`` rows; use as a context manager."""
+        if self.interactive:
+            return _TqdmPass(description, total_rows, self.file)
+        return _LoggedPass(description, total_rows, self.file, self.interval)
+
+    def line(self, text):
+        """Print one line without breaking a bar that is being drawn."""
+        if self.interactive:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=self.file)
+        else:
+            print(text, file=self.file, flush=True)
+
+
+def _rate_text(rows, nbytes, seconds):
+    seconds = max(seconds, 1e-9)
+    text = f"{_si(rows / seconds)} rows/s"
+    if nbytes:
+        text += f", {nbytes / seconds / 1e6:,.0f} MB/s"
+    return text
+
+
+def _si(value):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:.3g}"
+
+
+class _TqdmPass:
+    """One pass drawn as a tqdm bar: rows, rows/s, MB/s and ETA."""
+
+    def __init__(self, description, total_rows, file):
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total_rows, desc=description, unit="rows", unit_scale=True, file=file,
+            leave=False, dynamic_ncols=True,
+        )  # fmt: skip
+        self.nbytes = 0
+        self.start = time.perf_counter()
+
+    def update(self, rows, nbytes=0):
+        self.nbytes += nbytes
+        self.bar.update(rows)
+        if nbytes:
+            seconds = max(time.perf_counter() - self.start, 1e-9)
+            self.bar.set_postfix_str(f"{self.nbytes / seconds / 1e6:,.0f} MB/s", refresh=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+
+class _LoggedPass:
+    """One pass reported as log lines: while it runs (every ``interval`` s) and at its end."""
+
+    def __init__(self, description, total_rows, file, interval):
+        self.description, self.total, self.file = description, total_rows, file
+        self.interval = interval
+        self.rows = self.nbytes = 0
+        self.start = self.last = time.perf_counter()
+
+    def update(self, rows, nbytes=0):
+        self.rows += rows
+        self.nbytes += nbytes
+        now = time.perf_counter()
+        if now - self.last >= self.interval and self.rows < self.total:
+            self.last = now
+            elapsed = now - self.start
+            eta = elapsed * (self.total - self.rows) / max(self.rows, 1)
+            print(
+                f"{self.description}: {100 * self.rows / max(self.total, 1):.0f}% of "
+                f"{self.total:,} rows, {_rate_text(self.rows, self.nbytes, elapsed)}, "
+                f"ETA {eta:.0f} s",
+                file=self.file,
+                flush=True,
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            elapsed = time.perf_counter() - self.start
+            print(
+                f"{self.description}: {self.rows:,} rows in {elapsed:.2f} s, "
+                f"{_rate_text(self.rows, self.nbytes, elapsed)}",
+                file=self.file,
+                flush=True,
+            )
+        return False
