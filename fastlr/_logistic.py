@@ -1,5 +1,9 @@
 """``LogisticRegression``: a thin scikit-learn estimator over the solvers."""
 
+import copy
+import functools
+import types
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -7,22 +11,52 @@ import numpy as np
 import scipy.sparse
 import scipy.special
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._datafits import Objective, make_datafit
 from ._persist import save_model
-from ._solvers import SCHEDULES, SOLVERS, SolverOptions, solve
+from ._solvers import SCHEDULES, SOLVERS, SolverOptions, StochasticState, solve
 from ._threads import numba_threads
-from ._validation import as_sample_weight, validate_features
+from ._validation import (
+    as_sample_weight,
+    check_two_weighted_classes,
+    class_weights,
+    label_errors,
+    scale_weights,
+    show_labels,
+    validate_features,
+)
 from .kernels import maths
 
 STOCHASTIC = ("sgd", "minibatch")
 L1_SOLVERS = ("gd", "sgd", "minibatch")
+
+
+class _stochastic_only:
+    """Method descriptor: the method exists only while ``solver`` is "sgd" or "minibatch".
+
+    As scikit-learn's ``available_if`` (``hasattr(model, "partial_fit")`` is
+    False for lbfgs and gd), with an AttributeError that names the solvers
+    that have it.
+    """
+
+    def __init__(self, method):
+        self.method = method
+        functools.update_wrapper(self, method)
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self.method
+        if instance.solver not in STOCHASTIC:
+            raise AttributeError(
+                f"{self.method.__name__} trains epoch by epoch, which needs solver='sgd' or "
+                f"'minibatch'; solver={instance.solver!r} trains on all the data at once: "
+                f"use fit, or set_params(solver='sgd')."
+            )
+        return types.MethodType(self.method, instance)
 
 
 class LogisticRegression(ClassifierMixin, BaseEstimator):
@@ -219,6 +253,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the model to X and labels y.
 
+        A fit is all or nothing: the fitted attributes are computed first and
+        set together at the end, so a fit that raises (bad input, a
+        KeyboardInterrupt) leaves the estimator as it was before the call.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -228,28 +266,41 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Labels of any type (ints, strings, bools), at least two distinct.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample.
+            Non-negative weight of each sample. Weights whose sum exceeds
+            ``sqrt`` of the dtype's largest value (1.3e154 for float64) are
+            divided by a power of two first; the penalty strength keeps their
+            true sum, so the objective is unchanged.
 
         Returns
         -------
         self : LogisticRegression
+
+        Raises
+        ------
+        ValueError
+            With ``warm_start=True``, when the previous model has other
+            classes or another number of features than X and y.
         """
         self._check_penalty()
-        X, y = validate_features(self, X, y, reset=True)
-        self.classes_, y_idx = self._encode_labels(y)
-        sw = self._weights(sample_weight, y_idx, X)
+        with numba_threads(self.n_jobs):
+            fitted = self._fit(X, y, sample_weight)
+        self._commit(fitted)
+        return self
+
+    def _fit(self, X, y, sample_weight):
+        """The fitted attributes of ``fit``, as a dict; the estimator is not changed."""
+        X, y, features = self._validate_training(X, y)
+        classes, y_idx = _encode_labels(y)
+        sw, exponent = self._weights(sample_weight, y_idx, X.dtype, classes, whole=True)
         options = self._options(max_iter=self.max_iter, tol=self.tol)
         if self.early_stopping and self.solver in STOCHASTIC:
-            X, y_idx, sw = self._hold_out(X, y_idx, sw, options)
-        warm = self.warm_start and hasattr(self, "coef_")
-        coef0 = self.coef_ if warm else None
-        intercept0 = self.intercept_ if warm else None
-        objective = self._objective(X, y_idx, sw)
-        with numba_threads(self.n_jobs):
-            result = solve(objective, self.solver, options, coef0, intercept0)
-        return self._store(result)
+            X, y_idx, sw = self._hold_out(X, y_idx, sw, options, len(classes))
+        coef0, intercept0 = self._warm_start_point(X.shape[1], classes)
+        objective = self._objective(X, y_idx, sw, len(classes), exponent)
+        result = solve(objective, self.solver, options, coef0, intercept0)
+        return {**features, "classes_": classes, **self._result_attributes(result)}
 
-    @available_if(lambda self: self.solver in STOCHASTIC)
+    @_stochastic_only
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of sgd or minibatch over X, continuing the previous calls.
 
@@ -263,6 +314,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         weight, and a learning rate other than "auto" for minibatch to match
         ``fit`` (its "auto" step comes from the first chunk here).
 
+        The parameters are checked on every call. That state belongs to the
+        ``solver``, ``penalty``, ``average``, ``learning_rate`` (and, for
+        minibatch, ``batch_size``) it was made with: a call with others raises
+        instead of mixing them. A model fitted by ``fit`` with another solver
+        is continued from its ``coef_`` with a new state. A call that raises
+        leaves the estimator as it was.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -275,25 +333,36 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         self : LogisticRegression
         """
-        first = not hasattr(self, "_state")
-        if first:
-            self._validate_params()
-            self._check_penalty()
-        X, y = validate_features(self, X, y, reset=first)
-        y_idx = self._partial_labels(y, classes, first)
-        sw = self._weights(sample_weight, y_idx, X)
-        options = self._options(max_iter=1, tol=None)
-        objective = self._objective(X, y_idx, sw)
-        # Averaged SGD continues from the plain iterate, not from coef_ (the average).
-        averaged = not first and self._state.avg_coef is not None
-        coef0 = None if first else (self._state.coef if averaged else self.coef_)
-        intercept0 = None if first else (self._state.intercept if averaged else self.intercept_)
+        self._validate_params()
+        self._check_penalty()
         with numba_threads(self.n_jobs):
-            result = solve(
-                objective, self.solver, options, coef0, intercept0,
-                state=None if first else self._state,
-            )  # fmt: skip
-        return self._store(result)
+            fitted = self._partial_fit(X, y, classes, sample_weight)
+        self._commit(fitted)
+        return self
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        """The fitted attributes after one ``partial_fit`` epoch; the estimator is not changed."""
+        first = not hasattr(self, "coef_")
+        if first:
+            X, y, features = self._validate_training(X, y)
+            if classes is None:
+                raise ValueError(
+                    "The first call to partial_fit needs classes=, every label the model "
+                    "will see (e.g. classes=np.unique(y_all))."
+                )
+            model_classes, _ = _encode_labels(np.asarray(classes), "classes")
+        else:
+            X, y = validate_features(self, X, y, reset=False)
+            features = _feature_attributes(self)
+            model_classes = self.classes_
+            _check_same_classes(classes, model_classes)
+        y_idx = _class_indices(y, model_classes)
+        sw, exponent = self._weights(sample_weight, y_idx, X.dtype, model_classes, whole=False)
+        options = self._options(max_iter=1, tol=None)
+        objective = self._objective(X, y_idx, sw, len(model_classes), exponent)
+        state, coef0, intercept0 = self._continuation(X.dtype)
+        result = solve(objective, self.solver, options, coef0, intercept0, state=state)
+        return {**features, "classes_": model_classes, **self._result_attributes(result)}
 
     def _check_penalty(self):
         if self.penalty in ("l1", "elasticnet") and self.solver not in L1_SOLVERS:
@@ -311,74 +380,129 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "penalty='elasticnet' needs l1_ratio, the L1 share in [0, 1] (e.g. 0.5)."
             )
 
-    def _encode_labels(self, y):
-        """Return ``(classes, y as class indices)``, checking there are two or more."""
-        y = np.asarray(y)
-        values = _integer_values(y)
-        if values is None:
-            # 1-D labels of integer values are always class labels; this
-            # check would hash them once more (13 ms for 1e6 labels).
-            check_classification_targets(y)
-        classes, y_idx = _unique_inverse(y, values)
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"y has only one class ({classes.tolist()[0]!r}); logistic regression needs "
-                f"samples of at least two classes. Check how y was built or sampled."
-            )
-        return classes, y_idx
+    def _validate_training(self, X, y):
+        """``validate_features(reset=True)`` without touching the estimator.
 
-    def _partial_labels(self, y, classes, first):
-        """Class indices of y against ``classes_`` (set from ``classes`` on the first call)."""
-        check_classification_targets(y)
-        if first:
-            if classes is None:
+        Returns X, y and the feature attributes (``n_features_in_``,
+        ``feature_names_in_``) that scikit-learn's validation records; they
+        are set with the rest of the model, at the end of the fit.
+        """
+        recorder = copy.copy(self)
+        X, y = validate_features(recorder, X, y, reset=True)
+        return X, y, _feature_attributes(recorder)
+
+    def _commit(self, fitted):
+        """Replace every fitted attribute by those of ``fitted``, in one step.
+
+        The instance dictionary is swapped whole: a KeyboardInterrupt lands
+        before or after it, never between two attributes, and nothing of the
+        previous model (``t_``, ``feature_names_in_``, the partial_fit state)
+        outlives it unless ``fitted`` has it again.
+        """
+        kept = {name: value for name, value in vars(self).items() if not _is_fitted_name(name)}
+        self.__dict__ = {**kept, **fitted}
+
+    def _warm_start_point(self, n_features, classes):
+        """``(coef0, intercept0)`` of a warm start, or ``(None, None)``.
+
+        Raises when the previous model does not fit this problem: its
+        coefficients mean nothing for other classes or other features.
+        """
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return None, None
+        if self.coef_.shape[1] != n_features or not _same_labels(self.classes_, classes):
+            raise ValueError(
+                f"warm_start=True starts from the previous coef_, fitted on "
+                f"{self.coef_.shape[1]} features and classes {show_labels(self.classes_)}; "
+                f"this X and y have {n_features} features and classes {show_labels(classes)}. "
+                f"Set warm_start=False to train from zeros, or fit a new estimator "
+                f"(sklearn.base.clone(model))."
+            )
+        return self.coef_, self.intercept_
+
+    def _continuation(self, dtype):
+        """``(state, coef0, intercept0)`` for the next partial_fit epoch.
+
+        The saved stochastic state is copied (the solver updates it in place,
+        and a call that fails must leave the saved one as it was) and checked
+        against the parameters that shaped it. A model fitted by lbfgs or gd
+        has no such state: its coefficients start a new one.
+        """
+        if not hasattr(self, "coef_"):
+            return None, None, None
+        saved = getattr(self, "_partial_state", None)
+        if saved is None:
+            return None, self.coef_, self.intercept_
+        now = self._state_key()
+        if saved.key != now:
+            names = [name for name in saved.key if saved.key[name] != now.get(name)]
+            before = ", ".join(f"{name}={saved.key[name]!r}" for name in names)
+            after = ", ".join(f"{name}={now.get(name)!r}" for name in names)
+            raise ValueError(
+                f"partial_fit continues the training state of the previous calls, made with "
+                f"{before}; the parameters are now {after}. Set them "
+                f"back to continue, or call fit (or partial_fit on sklearn.base.clone(model)) "
+                f"to start over."
+            )
+        state = copy.deepcopy(saved.state)
+        if state.avg_coef is not None:
+            state.avg_coef = state.avg_coef.astype(dtype, copy=False)
+            state.avg_intercept = state.avg_intercept.astype(dtype, copy=False)
+            # Averaged SGD continues from the plain iterate, not from coef_ (the average).
+            return state, state.coef, state.intercept
+        return state, self.coef_, self.intercept_
+
+    def _state_key(self):
+        """The parameters that the stochastic state depends on."""
+        key = {
+            "solver": self.solver,
+            "penalty": self.penalty,
+            "average": self.average,
+            "learning_rate": self.learning_rate,
+        }
+        if self.solver == "minibatch":
+            key["batch_size"] = self.batch_size
+        return key
+
+    def _weights(self, sample_weight, y_idx, dtype, classes, whole):
+        """Sample weights times class weights, in ``dtype`` (empty: all ones).
+
+        Returns the weights and the power of two they were divided by (see
+        :func:`~fastlr._validation.scale_weights`). ``whole``: the data is the
+        whole training set (``fit``), where two classes must keep a positive
+        weight; a partial_fit chunk may hold one class.
+        """
+        sw, _ = as_sample_weight(sample_weight, y_idx.shape[0], np.float64)
+        if self.class_weight is None and not sw.shape[0]:
+            return np.empty(0, dtype=dtype), 0
+        # Scaled first (only when their sum is too large), so that the
+        # "balanced" counts and the products below cannot overflow.
+        sw, exponent = scale_weights(sw, np.float64)
+        per_class = class_weights(self.class_weight, classes, y_idx, sw)
+        if per_class is not None:
+            per_class, class_exponent = scale_weights(per_class, np.float64)
+            sw = per_class[y_idx] * sw if sw.shape[0] else per_class[y_idx]
+            exponent += class_exponent
+            if not sw.sum() > 0:
                 raise ValueError(
-                    "The first call to partial_fit needs classes=, every label the model "
-                    "will see (e.g. classes=np.unique(y_all))."
+                    "class_weight and sample_weight give every sample weight 0; at least one "
+                    "sample needs a positive weight."
                 )
-            self.classes_, _ = self._encode_labels(np.asarray(classes))
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(
-                f"classes={np.unique(classes).tolist()} differs from the classes of the first "
-                f"partial_fit call, {self.classes_.tolist()}."
-            )
-        y_idx = np.searchsorted(self.classes_, y)
-        unknown = (y_idx >= self.classes_.shape[0]) | (
-            self.classes_[np.minimum(y_idx, self.classes_.shape[0] - 1)] != y
-        )
-        if np.any(unknown):
-            raise ValueError(
-                f"y holds labels not in classes_: {np.unique(np.asarray(y)[unknown]).tolist()}; "
-                f"pass every label in classes= on the first partial_fit call."
-            )
-        return y_idx
+        if whole:
+            cause = {
+                (True, False): "class_weight leaves",
+                (True, True): "class_weight and sample_weight leave",
+            }.get((per_class is not None, sample_weight is not None), "sample_weight leaves")
+            check_two_weighted_classes(y_idx, sw, classes, cause)
+        sw, more = scale_weights(sw, dtype)
+        return sw, exponent + more
 
-    def _weights(self, sample_weight, y_idx, X):
-        """Sample weights times class weights, in X's dtype (empty: all ones)."""
-        sw, _ = as_sample_weight(sample_weight, X.shape[0], X.dtype)
-        if self.class_weight is None:
-            return sw
-        n_classes = self.classes_.shape[0]
-        # "balanced" counts each class by its sample weight, as scikit-learn does.
-        per_class = compute_class_weight(
-            self.class_weight,
-            classes=self.classes_,
-            y=self.classes_[y_idx],
-            sample_weight=sw if sw.shape[0] else None,
-        )
-        if per_class.shape[0] != n_classes:
-            raise ValueError(f"class_weight must give one weight per class of {self.classes_}.")
-        weights = per_class[y_idx].astype(X.dtype)
-        if sw.shape[0]:
-            weights *= sw
-        as_sample_weight(weights, X.shape[0], X.dtype)  # a zero total is an error
-        return weights
-
-    def _hold_out(self, X, y_idx, sw, options):
+    def _hold_out(self, X, y_idx, sw, options, n_classes):
         """Split off the early-stopping validation rows; return the training part."""
         # Imported here: sklearn.model_selection adds 30 ms to `import fastlr`.
         from sklearn.model_selection import train_test_split
 
+        _check_hold_out(y_idx, self.validation_fraction, n_classes)
         rows = np.arange(X.shape[0])
         train, valid = train_test_split(
             rows, test_size=self.validation_fraction, stratify=y_idx,
@@ -387,23 +511,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         train.sort()
         X_valid, y_valid = X[valid], y_idx[valid]
         sw_valid = sw[valid] if sw.shape[0] else None
+        sw_train = sw[train] if sw.shape[0] else sw
+        for part, weights in (("held-out", sw_valid), ("training", sw_train)):
+            if weights is not None and weights.shape[0] and not weights.sum() > 0:
+                raise ValueError(
+                    f"early_stopping's {part} rows all have sample weight 0. Give more rows a "
+                    f"positive weight, change validation_fraction or random_state, or set "
+                    f"early_stopping=False."
+                )
 
         def validation_score(coef, intercept):
-            scores = _scores(X_valid, coef, intercept)
-            predicted = scores.argmax(axis=1) if scores.ndim == 2 else (scores > 0)
+            predicted = _predicted_indices(X_valid, coef, intercept)
             return np.average(predicted == y_valid, weights=sw_valid)
 
         options.validation_score = validation_score
-        return X[train], y_idx[train], (sw[train] if sw.shape[0] else sw)
+        return X[train], y_idx[train], sw_train
 
-    def _objective(self, X, y_idx, sw):
-        """The datafit for X and y with the penalty split into L2 and L1 strengths."""
-        n_classes = self.classes_.shape[0]
+    def _objective(self, X, y_idx, sw, n_classes, exponent=0):
+        """The datafit for X and y with the penalty split into L2 and L1 strengths.
+
+        ``exponent``: the weights ``sw`` were divided by ``2**exponent``; the
+        strength ``1 / (C S)`` is that of the unscaled total ``S``.
+        """
         total = float(sw.sum(dtype=np.float64)) if sw.shape[0] else float(X.shape[0])
         datafit = make_datafit(X, y_idx, sw, total, n_classes)
         if self.penalty is None:
             return Objective(datafit, 0.0, self.fit_intercept)
-        strength = self.alpha if self.alpha is not None else 1.0 / (self.C * total)
+        if self.alpha is not None:
+            strength = self.alpha
+        else:
+            with np.errstate(over="ignore", under="ignore"):
+                strength = float(np.ldexp(1.0 / (self.C * total), -exponent))
         ratio = {"l2": 0.0, "l1": 1.0, "elasticnet": self.l1_ratio}[self.penalty]
         return Objective(datafit, strength * (1.0 - ratio), self.fit_intercept, l1=strength * ratio)
 
@@ -422,18 +560,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _store(self, result):
-        """Set the fitted attributes from a solver result."""
-        self.coef_ = result.coef.reshape(-1, result.coef.shape[-1])
-        self.intercept_ = result.intercept
-        self.n_iter_ = np.array([result.n_iter], dtype=np.int32)
-        self.history_ = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
+    def _result_attributes(self, result):
+        """The fitted attributes of a solver result, as a dict."""
+        history = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
         if result.score:
-            self.history_["validation_score"] = np.asarray(result.score)
+            history["validation_score"] = np.asarray(result.score)
+        fitted = {
+            "coef_": result.coef.reshape(-1, result.coef.shape[-1]),
+            "intercept_": result.intercept,
+            "n_iter_": np.array([result.n_iter], dtype=np.int32),
+            "history_": history,
+        }
         if result.state is not None:
-            self._state = result.state
-            self.t_ = result.state.t - 1.0
-        return self
+            fitted["t_"] = result.state.t - 1.0
+            fitted["_partial_state"] = _PartialState(self._state_key(), result.state)
+        return fitted
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -442,6 +583,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X):
         """Score of each sample (binary) or of each sample and class.
+
+        Scores beyond the float range are ``-inf`` or ``+inf``, with the sign
+        of the exact score (found from a rescaled dot product), never NaN.
 
         Parameters
         ----------
@@ -452,13 +596,20 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Binary: positive predicts ``classes_[1]``.
         """
+        scores = self._checked_scores(X).exact()
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def _checked_scores(self, X):
         check_is_fitted(self)
         X = validate_features(self, X, reset=False)
-        scores = _scores(X, self.coef_, self.intercept_)
-        return scores[:, 0] if scores.shape[1] == 1 else scores
+        return _Scores(X, self.coef_, self.intercept_)
 
     def predict_proba(self, X):
         """Probability of each class, computed without overflow.
+
+        Finite for any finite X: the rows whose scores overflow get the
+        probabilities of their exact scores' limit (0 or 1, or shared among
+        tied classes), from a rescaled dot product.
 
         Parameters
         ----------
@@ -469,21 +620,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        scores = np.ascontiguousarray(self.decision_function(X))
-        if scores.ndim == 2:
-            return scipy.special.softmax(scores, axis=1)
-        positive = maths.sigmoid_array(scores, np.empty_like(scores))
-        negative = maths.sigmoid_array(-scores, np.empty_like(scores))
-        return np.column_stack([negative, positive])
+        return self._checked_scores(X).probabilities(log=False)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, computed without underflow to -inf."""
-        scores = np.ascontiguousarray(self.decision_function(X))
-        if scores.ndim == 2:
-            return scipy.special.log_softmax(scores, axis=1)
-        log_neg = -maths.log1pexp_array(scores, np.empty_like(scores))
-        log_pos = -maths.log1pexp_array(-scores, np.empty_like(scores))
-        return np.column_stack([log_neg, log_pos])
+        return self._checked_scores(X).probabilities(log=True)
 
     def predict(self, X):
         """Predicted class label of each sample.
@@ -496,10 +637,125 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
         """
-        scores = self.decision_function(X)  # checks that the model is fitted first
-        if scores.ndim == 2:
-            return self.classes_[scores.argmax(axis=1)]
-        return self.classes_[(scores > 0).astype(np.intp)]
+        indices = self._checked_scores(X).indices()  # checks that the model is fitted first
+        return self.classes_[indices]
+
+
+# --------------------------------------------------------------------------
+# Fitted state.
+# --------------------------------------------------------------------------
+
+_FEATURE_ATTRS = ("n_features_in_", "feature_names_in_")
+
+
+def _feature_attributes(estimator):
+    """The feature attributes that scikit-learn's validation recorded on ``estimator``."""
+    return {name: getattr(estimator, name) for name in _FEATURE_ATTRS if hasattr(estimator, name)}
+
+
+def _check_hold_out(y_idx, validation_fraction, n_classes):
+    """Raise unless early stopping's stratified split leaves every part enough rows.
+
+    ``train_test_split`` holds out ``ceil(validation_fraction * n)`` rows and
+    needs at least one row per class on each side and two rows of each class.
+    """
+    n_samples = y_idx.shape[0]
+    n_valid = int(np.ceil(validation_fraction * n_samples))
+    n_train = n_samples - n_valid
+    if min(n_valid, n_train) < n_classes:
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction={validation_fraction} of the "
+            f"{n_samples} rows: {n_valid} for validation, {n_train} for training, and each "
+            f"part needs at least one row of each of the {n_classes} classes. Use a "
+            f"validation_fraction nearer 0.5, more rows, or early_stopping=False."
+        )
+    counts = np.bincount(y_idx, minlength=n_classes)
+    if counts.min() < 2:
+        raise ValueError(
+            f"early_stopping=True splits the rows by class, and a class has only "
+            f"{counts.min()} row; each class needs two or more (one on each side). Use more "
+            f"rows, or early_stopping=False."
+        )
+
+
+def _is_fitted_name(name):
+    """Attributes a fit sets: scikit-learn's ``name_`` ones and the partial_fit state."""
+    return (name.endswith("_") and not name.startswith("__")) or name == "_partial_state"
+
+
+@dataclass(frozen=True)
+class _PartialState:
+    """The stochastic solver's state and the parameters it was made with."""
+
+    key: dict
+    state: StochasticState
+
+
+def _check_same_classes(classes, model_classes):
+    if classes is None:
+        return
+    with label_errors(classes, "classes"):
+        given = np.unique(classes)
+    if not _same_labels(given, model_classes):
+        raise ValueError(
+            f"classes={show_labels(given)} differs from the classes of the first "
+            f"partial_fit call, {show_labels(model_classes)}."
+        )
+
+
+def _same_labels(a, b):
+    """Whether two label arrays hold the same labels (1 and 1.0 alike, 1 and '1' not)."""
+    return (
+        len(a) == len(b)
+        and all(
+            type(x) is type(y) or (isinstance(x, Real) and isinstance(y, Real))
+            for x, y in zip(a.tolist(), b.tolist(), strict=True)
+        )
+        and a.tolist() == b.tolist()
+    )
+
+
+# --------------------------------------------------------------------------
+# Labels.
+# --------------------------------------------------------------------------
+
+
+def _encode_labels(y, name="y"):
+    """Return ``(classes, y as class indices)``, checking there are two or more."""
+    y = np.asarray(y)
+    values = _integer_values(y)
+    with label_errors(y, name):
+        if values is None:
+            # 1-D labels of integer values are always class labels; this
+            # check would hash them once more (13 ms for 1e6 labels).
+            check_classification_targets(y)
+        classes, y_idx = _unique_inverse(y, values)
+    if classes.shape[0] < 2:
+        raise ValueError(
+            f"{name} has only one class ({classes.tolist()[0]!r}); logistic regression needs "
+            f"samples of at least two classes. Check how y was built or sampled."
+        )
+    return classes, y_idx
+
+
+def _class_indices(y, classes):
+    """Class indices of y's labels in ``classes``; raise for a label not among them."""
+    y = np.asarray(y)
+    with label_errors(y):
+        check_classification_targets(y)
+    try:
+        y_idx = np.searchsorted(classes, y)
+        last = classes.shape[0] - 1
+        unknown = (y_idx > last) | (classes[np.minimum(y_idx, last)] != y)
+    except TypeError:  # labels of a type that does not compare with the classes
+        unknown = np.ones(y.shape[0], dtype=bool)
+    if np.any(unknown):
+        labels = list(dict.fromkeys(y[unknown].tolist()))  # unique, in order of appearance
+        raise ValueError(
+            f"y holds labels not in classes_: {show_labels(labels)}; "
+            f"pass every label in classes= on the first partial_fit call."
+        )
+    return y_idx
 
     def save(self, path):
         """Write the fitted model to ``path``; :func:`fastlr.load` reads it back.
@@ -555,8 +811,9 @@ def _unique_inverse(y, values):
     """
     if values is not None:
         low = values.min()
-        shifted = values - low
-        if shifted.max() <= max(16 * y.size, 1024):
+        # In Python integers: the span of int64 labels may exceed int64's range.
+        if int(values.max()) - int(low) <= max(16 * y.size, 1024):
+            shifted = values - low
             present = np.bincount(shifted) > 0
             position = np.cumsum(present) - 1
             classes = (np.flatnonzero(present) + low).astype(y.dtype)
@@ -564,8 +821,105 @@ def _unique_inverse(y, values):
     return np.unique(y, return_inverse=True)
 
 
-def _scores(X, coef, intercept):
-    """``X W^T + b`` as an (n_samples, n_outputs) array, for dense or sparse X."""
-    coef = np.reshape(coef, (-1, coef.shape[-1]))
-    scores = safe_sparse_dot(X, coef.T, dense_output=True) + intercept
-    return np.asarray(scores)
+# --------------------------------------------------------------------------
+# Scores and probabilities, finite for any finite X.
+# --------------------------------------------------------------------------
+
+
+class _Scores:
+    """``X W^T + b`` for prediction, with the rows that overflowed made exact.
+
+    The scores come from one BLAS (or sparse) product, as fast as before; only
+    when they are not all finite are the offending rows recomputed, in
+    float64, as ``s_i = (x_i / r_i) . (W / c) + b / (r_i c)`` with ``r_i`` the
+    row's largest magnitude and ``c`` the model's: every term is at most 1, so
+    ``s_i`` is finite and the exact score is ``s_i r_i c`` (an infinity when
+    beyond the float range, whose sign is that of ``s_i``).
+    """
+
+    def __init__(self, X, coef, intercept):
+        coef = np.reshape(coef, (-1, coef.shape[-1]))
+        # One errstate for both (each costs microseconds, a tenth of a small predict).
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.raw = np.asarray(safe_sparse_dot(X, coef.T, dense_output=True) + intercept)
+            # The sum is finite when every score is (one pass, no temporary),
+            # unless finite scores overflow it: the exact check below then.
+            all_finite = np.isfinite(self.raw.sum())
+        self.bad = None
+        if not all_finite:
+            bad = np.flatnonzero(~np.isfinite(self.raw).all(axis=1))
+            if bad.size:
+                self.bad = bad
+                self.scaled, self.row_scale, self.coef_scale = _scaled_scores(
+                    X[bad], coef, intercept
+                )
+
+    def _with_bad_rows(self, scaled):
+        """A copy of the scores with the overflowed rows set to ``scaled r c``."""
+        scores = self.raw.copy()
+        with np.errstate(over="ignore"):  # beyond the dtype's range: +-inf, as it should
+            scores[self.bad] = scaled * self.row_scale[:, None] * self.coef_scale
+        return scores
+
+    def exact(self):
+        """The scores, overflowed rows replaced by their exact value (or +-inf)."""
+        return self.raw if self.bad is None else self._with_bad_rows(self.scaled)
+
+    def indices(self):
+        """Index of the predicted class of each row (ties of infinite scores resolved)."""
+        if self.raw.shape[1] == 1:
+            return (self.exact()[:, 0] > 0).astype(np.intp)
+        indices = self.raw.argmax(axis=1)
+        if self.bad is not None:
+            indices[self.bad] = self.scaled.argmax(axis=1)
+        return indices
+
+    def probabilities(self, log):
+        """Class probabilities (their logarithms when ``log``), finite for any finite X."""
+        scores = self.raw
+        if self.bad is not None and scores.shape[1] == 1:
+            scores = self._with_bad_rows(self.scaled)
+        elif self.bad is not None:
+            # Differences to the row's best score: <= 0, -inf at worst, never NaN.
+            scores = self._with_bad_rows(self.scaled - self.scaled.max(axis=1, keepdims=True))
+        if scores.shape[1] > 1:
+            function = scipy.special.log_softmax if log else scipy.special.softmax
+            return function(scores, axis=1)
+        scores = np.ascontiguousarray(scores[:, 0])
+        if log:
+            log_neg = -maths.log1pexp_array(scores, np.empty_like(scores))
+            log_pos = -maths.log1pexp_array(-scores, np.empty_like(scores))
+            return np.column_stack([log_neg, log_pos])
+        positive = maths.sigmoid_array(scores, np.empty_like(scores))
+        negative = maths.sigmoid_array(-scores, np.empty_like(scores))
+        return np.column_stack([negative, positive])
+
+
+def _scaled_scores(X, coef, intercept):
+    """``(s, r, c)`` with ``X W^T + b = s r[:, None] c``, each ``|s|`` at most ``n_features + 1``.
+
+    X holds rows whose plain product overflowed (so each has a nonzero entry).
+    """
+    coef = np.asarray(coef, dtype=np.float64)
+    intercept = np.asarray(intercept, dtype=np.float64)
+    coef_scale = max(float(np.abs(coef).max(initial=0.0)), float(np.abs(intercept).max()))
+    coef_scale = coef_scale or 1.0
+    if scipy.sparse.issparse(X):
+        X = scipy.sparse.csr_matrix(X, dtype=np.float64)
+        row_scale = np.asarray(abs(X).max(axis=1).todense(), dtype=np.float64).ravel()
+        row_scale[row_scale == 0] = 1.0
+        X = scipy.sparse.diags(1.0 / row_scale) @ X
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        row_scale = np.abs(X).max(axis=1)
+        row_scale[row_scale == 0] = 1.0
+        X = X / row_scale[:, None]
+    with np.errstate(under="ignore"):
+        offsets = (intercept / coef_scale) / row_scale[:, None]
+        scaled = np.asarray(X @ (coef / coef_scale).T) + offsets
+    return scaled, row_scale, coef_scale
+
+
+def _predicted_indices(X, coef, intercept):
+    """Index of the predicted class of each row of X (the early-stopping score)."""
+    return _Scores(X, coef, intercept).indices()

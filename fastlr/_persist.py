@@ -560,8 +560,10 @@ def _model_contents(estimator):
         arrays[f"history.{key}"] = np.asarray(values)
     if hasattr(estimator, "t_"):
         header["t_"] = float(estimator.t_)
-    if hasattr(estimator, "_state"):
-        header["state"] = _encode_state(estimator._state, arrays)
+    partial = getattr(estimator, "_partial_state", None)
+    if partial is not None:
+        header["state"] = _encode_state(partial.state, arrays)
+        header["state_key"] = dict(partial.key)
     header["summary"] = _summary(estimator)
     return header, arrays
 
@@ -760,8 +762,14 @@ def _model_from_contents(header, arrays):
     used = set()
     _set_fitted(model, header, arrays, used)
     if "state" in header:
-        model._state = _decode_state(header["state"], arrays, used)
-        _check_state(model._state, model.coef_, model.intercept_)
+        from ._logistic import _PartialState
+
+        state = _decode_state(header["state"], arrays, used)
+        _check_state(state, model.coef_, model.intercept_)
+        key = header.get("state_key")
+        if not isinstance(key, dict) or not all(isinstance(k, str) for k in key):
+            raise _Invalid("the solver state has no parameters it was made with")
+        model._partial_state = _PartialState(key, state)
     unused = sorted(set(arrays) - used)
     if unused:
         raise _Invalid(f"arrays {unused} are not part of a model")

@@ -9,6 +9,7 @@ import scipy.sparse
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import validate_data
 
+from ._threads import current_threads
 from .kernels import CsrArrays, reduction
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -36,12 +37,41 @@ def as_features(X, *, name="X"):
     ------
     ValueError
         If X is empty, not 2-D, non-numeric, or holds NaN or infinity.
+    TypeError
+        If X is a scipy sparse matrix (these functions take dense X).
     """
+    if scipy.sparse.issparse(X):
+        raise TypeError(_dense_only_message(X, name))
     _check_numeric_dtype(X, name)
     with _numeric_errors(name):
         return check_array(
             X, dtype=list(FLOAT_DTYPES), order="C", input_name=name, estimator="fastlr"
         )
+
+
+# Densifying is worth suggesting only when the dense copy is small.
+DENSE_ADVICE_BYTES = 1 << 30
+
+
+def _dense_only_message(X, name):
+    """Why a sparse X is refused by the dense gradient, and what to use instead.
+
+    ``X.toarray()`` is suggested only when the dense copy takes at most
+    ``DENSE_ADVICE_BYTES``: for a large sparse matrix it would exhaust memory.
+    """
+    n_samples, n_features = X.shape
+    itemsize = X.dtype.itemsize if X.dtype.kind == "f" else 8
+    dense_bytes = n_samples * n_features * itemsize
+    gib = dense_bytes >= 2**30
+    size = f"{dense_bytes / 2**30:.3g} GiB" if gib else f"{dense_bytes / 2**20:.3g} MiB"
+    message = (
+        f"{name} is a scipy.sparse matrix of shape {X.shape} ({X.nnz} stored values); "
+        f"fastlr.gradient takes dense arrays only. fastlr.LogisticRegression trains on "
+        f"sparse X directly, without densifying it."
+    )
+    if dense_bytes <= DENSE_ADVICE_BYTES:
+        return f"{message} For this gradient, pass {name}.toarray() (a dense copy of {size})."
+    return f"{message} A dense copy of {name} would take {size}."
 
 
 def validate_features(estimator, X, y="no_validation", *, reset):
@@ -94,15 +124,17 @@ def _check_finite(X):
         return
     if values.ndim == 2:
         n_chunks = reduction.n_chunks_for(values.shape[0])
-        total = (
-            reduction.parallel_array_sum(values, n_chunks)
-            if n_chunks > 1
-            else reduction.array_sum(values)
-        )
+        if n_chunks > 1:
+            with current_threads():
+                total = reduction.parallel_array_sum(values, n_chunks)
+        else:
+            total = reduction.array_sum(values)
     else:
-        total = values.sum()
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = values.sum()
     if not np.isfinite(total):
-        assert_all_finite(values, input_name="X")
+        with np.errstate(over="ignore", invalid="ignore"):  # its own sum may overflow too
+            assert_all_finite(values, input_name="X")
 
 
 def _n_rows(array):
@@ -260,7 +292,8 @@ def as_sample_weight(sample_weight, n_samples, dtype):
             f"sample_weight must be non-negative; found {sw[sw < 0][0].item()!r}. "
             f"Use 0 to leave a sample out."
         )
-    total = float(sw.sum(dtype=np.float64))
+    with np.errstate(over="ignore"):  # a sum past 1.8e308 is inf, and positive
+        total = float(sw.sum(dtype=np.float64))
     if total <= 0:
         raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
     return np.ascontiguousarray(sw), total
@@ -382,3 +415,155 @@ def _check_column_indices(indices, n_features):
             f"corrupt. Rebuild it with scipy.sparse.csr_matrix((data, indices, indptr), "
             f"shape=...) and check it with X.check_format(full_check=True)."
         )
+
+
+# --------------------------------------------------------------------------
+# Labels, class weights and sample weights of the estimator.
+# --------------------------------------------------------------------------
+
+
+def show_labels(labels, limit=8):
+    """A short text listing of labels for a message: the first ``limit`` of them."""
+    values = np.asarray(labels).ravel().tolist()
+    shown = ", ".join(repr(value) for value in values[:limit])
+    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+@contextlib.contextmanager
+def label_errors(y, name="y"):
+    """Name the problem when object labels fail to sort or to classify.
+
+    Missing labels (None or NaN among objects) and labels of several types
+    (say ints and strings from a mixed column) fail deep in NumPy or
+    scikit-learn with messages about comparisons or regression targets. Other
+    errors pass through unchanged; the labels are inspected only after a
+    failure, so valid labels cost nothing extra.
+    """
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        problem = _object_label_problem(np.asarray(y, dtype=object).ravel(), name)
+        if problem is None:
+            raise
+        raise ValueError(problem) from exc
+
+
+def _object_label_problem(values, name):
+    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and v != v)]
+    if missing:
+        return (
+            f"{name} has missing labels (None or NaN) at {len(missing)} rows, the first at row "
+            f"{missing[0]}; every sample needs a class. Drop those rows or give them a label."
+        )
+    kinds = {}
+    for v in values:
+        kind = "str" if isinstance(v, str) else "number" if isinstance(v, numbers.Number) else None
+        kind = kind or type(v).__name__
+        kinds.setdefault(kind, v)
+    if len(kinds) > 1:
+        examples = ", ".join(f"{kind} {value!r}" for kind, value in kinds.items())
+        return (
+            f"{name} mixes labels of different types ({examples}); every label must have the "
+            f"same type. Convert them to one, e.g. {name}.astype(str)."
+        )
+    return None
+
+
+def class_weights(class_weight, classes, y_idx, sw):
+    """Weight of each class, checked; ``None`` when ``class_weight`` is None.
+
+    Parameters
+    ----------
+    class_weight : dict, "balanced" or None
+    classes : ndarray of shape (n_classes,)
+        The model's classes.
+    y_idx : ndarray of shape (n_samples,)
+        Class index of each sample.
+    sw : ndarray of shape (n_samples,) or (0,)
+        float64 sample weights (empty: all ones); "balanced" counts by them.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_classes,) or None
+        float64, finite and non-negative.
+    """
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        counts = np.bincount(y_idx, weights=sw if sw.shape[0] else None, minlength=len(classes))
+        empty = counts <= 0
+        if empty.any():
+            raise ValueError(
+                f"class_weight='balanced' divides by each class's total sample weight, and "
+                f"classes {show_labels(classes[empty])} have none (no samples, or only samples "
+                f"of weight 0). Pass class_weight as a dict, or drop those classes."
+            )
+        return counts.sum() / (len(classes) * counts)
+    known = set(classes.tolist())
+    unknown = [label for label in class_weight if label not in known]
+    if unknown:
+        raise ValueError(
+            f"class_weight names labels that are not classes of y: {show_labels(unknown)}; "
+            f"the classes are {show_labels(classes)}. Check the keys' values and types "
+            f"(1 and '1' are different labels)."
+        )
+    weights = [class_weight.get(label, 1.0) for label in classes.tolist()]
+    for label, weight in zip(classes.tolist(), weights, strict=True):
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, numbers.Real)
+            or not np.isfinite(weight)
+            or weight < 0
+        ):
+            raise ValueError(
+                f"class_weight must give each class a finite weight >= 0; class {label!r} has "
+                f"{weight!r}."
+            )
+    return np.array(weights, dtype=np.float64)
+
+
+def check_two_weighted_classes(y_idx, weights, classes, cause):
+    """Raise unless samples of two classes or more keep a positive weight.
+
+    A class whose samples all weigh 0 takes no part in the fit; with one class
+    left, the model could only predict that class. ``cause`` names the
+    parameters that set the weights, for the message ("sample_weight leaves").
+    """
+    totals = np.bincount(y_idx, weights=weights, minlength=len(classes))
+    kept = classes[totals > 0]
+    if len(kept) >= 2:
+        return
+    raise ValueError(
+        f"{cause} a positive weight only to samples of class {show_labels(kept)}; logistic "
+        f"regression needs samples of two classes or more with a positive weight."
+    )
+
+
+def _largest_total(dtype):
+    """Weights summing above this are scaled: their weighted sums could overflow ``dtype``."""
+    return float(np.sqrt(np.finfo(dtype).max))
+
+
+def scale_weights(weights, dtype):
+    """Scale float64 weights whose sum is too large for ``dtype``, by an exact power of two.
+
+    The objective ``sum_i sw_i loss_i / S + alpha / 2 ||w||^2`` with
+    ``alpha = 1 / (C S)`` is the same after ``sw -> sw 2^-k`` when ``alpha``
+    is computed from the unscaled total: the caller multiplies ``1 / (C S')``
+    by ``2^-k``. Weights summing below ``sqrt(max(dtype))`` are left as they
+    are (sgd's steps depend on their scale, as in scikit-learn).
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,)
+        In ``dtype``.
+    exponent : int
+        ``k``: the weights were divided by ``2**k`` (0 when not scaled).
+    """
+    with np.errstate(over="ignore"):
+        total = float(weights.sum())
+    if weights.shape[0] == 0 or total <= _largest_total(dtype):
+        return weights.astype(dtype, copy=False), 0
+    exponent = int(np.frexp(weights.max())[1])
+    return np.ldexp(weights, -exponent).astype(dtype, copy=False), exponent

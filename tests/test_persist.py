@@ -79,8 +79,11 @@ def assert_same_fit(loaded, model, timed=True):
             continue
         assert same_array(loaded.history_[key], values), key
     assert getattr(loaded, "t_", None) == getattr(model, "t_", None)
-    if hasattr(model, "_state"):
-        assert_same_state(loaded._state, model._state)
+    if getattr(model, "_partial_state", None) is not None:
+        assert loaded._partial_state.key == model._partial_state.key
+        assert_same_state(loaded._partial_state.state, model._partial_state.state)
+    else:
+        assert getattr(loaded, "_partial_state", None) is None
 
 
 def assert_same_state(loaded, state):
