@@ -6,6 +6,8 @@ LogisticRegression
     scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
 Dataset, DataError
     Training data in memory or on disk, read in blocks (see :mod:`fastlr.data`).
+Checkpoint
+    Where a fit on a Dataset saves its state every epoch, to resume after a crash.
 load
     Read a model file written by ``LogisticRegression.save`` (no pickle).
 ModelFileError
@@ -18,12 +20,14 @@ reference
 """
 
 from . import reference
+from ._checkpoint import Checkpoint
 from ._gradient import gradient
 from ._logistic import LogisticRegression
 from ._persist import ModelFileError, load
 from .data import DataError, Dataset
 
 __all__ = [
+    "Checkpoint",
     "DataError",
     "Dataset",
     "LogisticRegression",

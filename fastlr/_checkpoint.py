@@ -112,7 +112,8 @@ class CheckpointSession:
         header, arrays = read_archive(path, CHECKPOINT_KIND)
         self._check_identity(path, header.get("identity"))
         self._written = header["iteration"]
-        return header["iteration"], header["state"], arrays
+        fields = {**header["state"], "finished": bool(header.get("finished", False))}
+        return header["iteration"], fields, arrays
 
     def _check_identity(self, path, saved):
         if not isinstance(saved, dict):
@@ -141,14 +142,17 @@ class CheckpointSession:
                 f"start afresh (resume=False) or in another folder."
             )
 
-    def step(self, iteration, fields, arrays, finished=False):
-        """Record the state after ``iteration``; write it when it is due or ``finished``.
+    def step(self, iteration, fields, arrays, finished=False, last=False):
+        """Record the state after ``iteration``; write it when it is due, or the last one.
 
-        ``arrays`` are copied here: the solver may change its own afterwards.
+        ``finished``: the solver's stopping rule ended the fit (a resumed run
+        returns this state at once). ``last``: no iteration follows in this
+        run (``max_iter``). ``arrays`` are copied here: the solver may change
+        its own afterwards.
         """
         arrays = {name: np.array(value, copy=True) for name, value in arrays.items()}
         self._latest = (iteration, dict(fields), arrays, finished)
-        if finished or iteration % self.checkpoint.every == 0:
+        if finished or last or iteration % self.checkpoint.every == 0:
             self._write_latest()
 
     def _write_latest(self):
@@ -180,3 +184,44 @@ class CheckpointSession:
             self.wait()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def checkpoint_params(params):
+    """The estimator's parameters as JSON, for a checkpoint's identity."""
+    from ._persist import _encode_params
+
+    if isinstance(params.get("random_state"), np.random.RandomState):
+        raise ValueError(
+            "A checkpointed fit needs random_state to be an int or None (a RandomState "
+            "instance cannot be recorded to check a resumed run against)."
+        )
+    return _encode_params(params)
+
+
+def solve_with_checkpoints(objective, solver, options, coef0, intercept0, checkpoint, identity):
+    """:func:`fastlr._solvers.solve`, saving and resuming through ``checkpoint`` when given.
+
+    A ``KeyboardInterrupt`` writes the last completed step before it propagates;
+    the checkpoint's writes are finished before this returns or raises.
+    """
+    from ._solvers import solve
+
+    if checkpoint is None:
+        return solve(objective, solver, options, coef0, intercept0)
+    if not isinstance(checkpoint, Checkpoint):
+        raise TypeError(
+            f"checkpoint must be a fastlr.Checkpoint, got {type(checkpoint).__name__}: "
+            f"fastlr.Checkpoint(folder, every=1, resume=False)."
+        )
+    session = CheckpointSession(checkpoint, identity)
+    try:
+        options.resume = session.restore()
+        options.checkpoint = session
+        result = solve(objective, solver, options, coef0, intercept0)
+    except BaseException as error:
+        try:
+            session.close(interrupted=isinstance(error, KeyboardInterrupt))
+        finally:
+            raise
+    session.close()
+    return result

@@ -16,9 +16,12 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from ._checkpoint import checkpoint_params, solve_with_checkpoints
 from ._datafits import Objective, make_datafit
 from ._persist import save_model
+from ._progress import Progress
 from ._solvers import SCHEDULES, SOLVERS, SolverOptions, StochasticState, solve
+from ._streaming import accuracy, check_dataset_features, dataset_blocks, streamed_datafit
 from ._threads import numba_threads
 from ._validation import (
     as_sample_weight,
@@ -29,6 +32,7 @@ from ._validation import (
     show_labels,
     validate_features,
 )
+from .data import Dataset
 from .kernels import maths
 
 STOCHASTIC = ("sgd", "minibatch")
@@ -250,8 +254,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
-        """Fit the model to X and labels y.
+    def fit(self, X, y=None, sample_weight=None, *, validation=None, checkpoint=None):
+        """Fit the model to X and labels y, or to a :class:`fastlr.Dataset`.
 
         A fit is all or nothing: the fitted attributes are computed first and
         set together at the end, so a fit that raises (bad input, a
@@ -263,6 +267,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             float32 input trains in float32. C-contiguous float input is not
             copied; other dense input is converted once; sparse input becomes
             CSR and is never densified.
+            A :class:`fastlr.Dataset` (data in memory or in files, read in
+            blocks) is streamed: one block in memory at a time, its labels and
+            weights from the dataset (``y`` and ``sample_weight`` stay None).
+            lbfgs and gd make one pass over the blocks per evaluation and reach
+            the in-memory optimum; sgd and minibatch visit the blocks in a
+            shuffled order and shuffle the rows of each.
         y : array-like of shape (n_samples,)
             Labels of any type (ints, strings, bools), at least two distinct.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -270,6 +280,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             ``sqrt`` of the dtype's largest value (1.3e154 for float64) are
             divided by a power of two first; the penalty strength keeps their
             true sum, so the objective is unchanged.
+        validation : fastlr.Dataset, optional
+            sgd and minibatch on a Dataset: held-out data whose accuracy
+            decides early stopping (as ``early_stopping`` does with a share of
+            the training data) and is recorded in ``history_``.
+        checkpoint : fastlr.Checkpoint, optional
+            With a Dataset: save the whole training state every ``every``
+            epochs (lbfgs: iterations), atomically, and resume from it with
+            ``Checkpoint(..., resume=True)``.
 
         Returns
         -------
@@ -283,7 +301,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         self._check_penalty()
         with numba_threads(self.n_jobs):
-            fitted = self._fit(X, y, sample_weight)
+            if isinstance(X, Dataset):
+                fitted = self._fit_dataset(X, y, sample_weight, validation, checkpoint)
+            else:
+                _check_dataset_only(validation, checkpoint)
+                fitted = self._fit(X, y, sample_weight)
         self._commit(fitted)
         return self
 
@@ -299,6 +321,72 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         objective = self._objective(X, y_idx, sw, len(classes), exponent)
         result = solve(objective, self.solver, options, coef0, intercept0)
         return {**features, "classes_": classes, **self._result_attributes(result)}
+
+    def _fit_dataset(self, dataset, y, sample_weight, validation, checkpoint):
+        """The fitted attributes of ``fit`` on a Dataset; the estimator is not changed."""
+        _check_no_arrays(y, sample_weight)
+        progress = Progress() if self.verbose else None
+        datafit, info = streamed_datafit(dataset, self.class_weight, progress=progress is not None)
+        datafit.progress = progress
+        classes = info.classes
+        options = self._options(max_iter=self.max_iter, tol=self.tol)
+        if self.solver in STOCHASTIC and (validation is not None or self.early_stopping):
+            datafit = self._streamed_hold_out(datafit, validation, options)
+        elif validation is not None:
+            raise ValueError(
+                f"validation= decides early stopping, which sgd and minibatch have; "
+                f"solver={self.solver!r} stops on its gradient. Drop validation= or use "
+                f"solver='sgd' or 'minibatch'."
+            )
+        coef0, intercept0 = self._warm_start_point(info.n_features, classes)
+        objective = self._penalized(datafit)
+        result = solve_with_checkpoints(
+            objective, self.solver, options, coef0, intercept0, checkpoint,
+            self._checkpoint_identity(dataset, info),
+        )  # fmt: skip
+        features = {"n_features_in_": info.n_features}
+        if info.feature_names is not None:
+            features["feature_names_in_"] = np.asarray(info.feature_names, dtype=object)
+        return {**features, "classes_": classes, **self._result_attributes(result)}
+
+    def _streamed_hold_out(self, datafit, validation, options):
+        """Early stopping of a streamed fit: on ``validation``, or on held-out blocks."""
+        encoder = datafit.encoder
+        if validation is None:
+            datafit, held_out = datafit.hold_out(self.validation_fraction, self.random_state)
+        else:
+            if not isinstance(validation, Dataset):
+                raise TypeError(
+                    f"validation must be a fastlr.Dataset, got {type(validation).__name__}."
+                )
+            check_dataset_features(self._fitted_like(datafit), validation)
+            held_out = (validation, None)
+
+        def validation_score(coef, intercept):
+            return accuracy(held_out[0], encoder, coef, intercept, held_out[1])
+
+        options.validation_score = validation_score
+        return datafit
+
+    def _fitted_like(self, datafit):
+        """A stand-in with the feature attributes a fit on ``datafit`` will have."""
+        info = datafit.dataset.info
+        names = info.feature_names
+        return types.SimpleNamespace(
+            n_features_in_=info.n_features,
+            feature_names_in_=None if names is None else np.asarray(names, dtype=object),
+        )
+
+    def _checkpoint_identity(self, dataset, info):
+        """What a resumed fit must share with the run that wrote the checkpoint."""
+        return {
+            "data": dataset.fingerprint(),
+            "params": checkpoint_params(self.get_params(deep=False)),
+            "solver": self.solver,
+            "classes": info.classes.tolist(),
+            "n_features": int(info.n_features),
+            "dtype": str(np.dtype(dataset.dtype)),
+        }
 
     @_stochastic_only
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -478,7 +566,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         # Scaled first (only when their sum is too large), so that the
         # "balanced" counts and the products below cannot overflow.
         sw, exponent = scale_weights(sw, np.float64)
-        per_class = class_weights(self.class_weight, classes, y_idx, sw)
+        per_class = class_weights(
+            self.class_weight,
+            classes,
+            lambda: np.bincount(y_idx, weights=sw if sw.shape[0] else None, minlength=len(classes)),
+        )
         if per_class is not None:
             per_class, class_exponent = scale_weights(per_class, np.float64)
             sw = per_class[y_idx] * sw if sw.shape[0] else per_class[y_idx]
@@ -534,7 +626,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         strength ``1 / (C S)`` is that of the unscaled total ``S``.
         """
         total = float(sw.sum(dtype=np.float64)) if sw.shape[0] else float(X.shape[0])
-        datafit = make_datafit(X, y_idx, sw, total, n_classes)
+        return self._penalized(make_datafit(X, y_idx, sw, total, n_classes), exponent)
+
+    def _penalized(self, datafit, exponent=0):
+        """The objective: ``datafit`` and the penalty, split into L2 and L1 strengths."""
+        total = datafit.total_weight
         if self.penalty is None:
             return Objective(datafit, 0.0, self.fit_intercept)
         if self.alpha is not None:
@@ -601,8 +697,43 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def _checked_scores(self, X):
         check_is_fitted(self)
+        if isinstance(X, Dataset):
+            check_dataset_features(self, X)
+            parts = [
+                _Scores(block.X, self.coef_, self.intercept_) for _, block in dataset_blocks(X)
+            ]
+            return _JoinedScores(parts)
         X = validate_features(self, X, reset=False)
         return _Scores(X, self.coef_, self.intercept_)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean accuracy on X and y, or on a :class:`fastlr.Dataset` and its labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or Dataset
+            A Dataset is read block by block, its labels and weights from it.
+        y : array-like of shape (n_samples,)
+            True labels (None with a Dataset).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            Accuracy, weighted by the sample weights.
+        """
+        if not isinstance(X, Dataset):
+            return super().score(X, y, sample_weight=sample_weight)
+        _check_no_arrays(y, sample_weight)
+        check_is_fitted(self)
+        check_dataset_features(self, X)
+        correct = total = 0.0
+        for _, block in dataset_blocks(X):
+            hits = self.classes_[_Scores(block.X, self.coef_, self.intercept_).indices()] == block.y
+            weights = block.sample_weight
+            correct += float(hits.sum()) if weights is None else float(weights[hits].sum())
+            total += hits.shape[0] if weights is None else float(weights.sum())
+        return correct / total
 
     def predict_proba(self, X):
         """Probability of each class, computed without overflow.
@@ -639,6 +770,32 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         indices = self._checked_scores(X).indices()  # checks that the model is fitted first
         return self.classes_[indices]
+
+    def save(self, path):
+        """Write the fitted model to ``path``; :func:`fastlr.load` reads it back.
+
+        The file is a zip of a JSON header (parameters, classes, feature
+        names, the training summary) and ``.npy`` arrays, with no pickle:
+        loading it never runs code. ``coef_`` keeps its dtype, so the loaded
+        model predicts bit for bit as this one; sgd and minibatch models also
+        keep the state ``partial_fit`` continues from. The file is written
+        atomically: an interrupted ``save`` leaves any previous file intact.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (replaced if it exists); its folder must exist.
+
+        Raises
+        ------
+        NotFittedError
+            If the model has not been fitted.
+        ValueError
+            If ``random_state`` is a RandomState instance (set an int or None)
+            or a parameter is not a JSON scalar (or, for ``class_weight``, a
+            dict of them).
+        """
+        save_model(self, path)
 
 
 # --------------------------------------------------------------------------
@@ -756,32 +913,6 @@ def _class_indices(y, classes):
             f"pass every label in classes= on the first partial_fit call."
         )
     return y_idx
-
-    def save(self, path):
-        """Write the fitted model to ``path``; :func:`fastlr.load` reads it back.
-
-        The file is a zip of a JSON header (parameters, classes, feature
-        names, the training summary) and ``.npy`` arrays, with no pickle:
-        loading it never runs code. ``coef_`` keeps its dtype, so the loaded
-        model predicts bit for bit as this one; sgd and minibatch models also
-        keep the state ``partial_fit`` continues from. The file is written
-        atomically: an interrupted ``save`` leaves any previous file intact.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write (replaced if it exists); its folder must exist.
-
-        Raises
-        ------
-        NotFittedError
-            If the model has not been fitted.
-        ValueError
-            If ``random_state`` is a RandomState instance (set an int or None)
-            or a parameter is not a JSON scalar (or, for ``class_weight``, a
-            dict of them).
-        """
-        save_model(self, path)
 
 
 def _integer_values(y):
@@ -918,6 +1049,44 @@ def _scaled_scores(X, coef, intercept):
         offsets = (intercept / coef_scale) / row_scale[:, None]
         scaled = np.asarray(X @ (coef / coef_scale).T) + offsets
     return scaled, row_scale, coef_scale
+
+
+class _JoinedScores:
+    """The :class:`_Scores` of a Dataset's blocks, answered as one."""
+
+    def __init__(self, parts):
+        self.parts = parts
+
+    def _join(self, each):
+        return np.concatenate([each(part) for part in self.parts])
+
+    def exact(self):
+        return self._join(_Scores.exact)
+
+    def indices(self):
+        return self._join(_Scores.indices)
+
+    def probabilities(self, log):
+        return self._join(lambda part: part.probabilities(log))
+
+
+def _check_dataset_only(validation, checkpoint):
+    """``validation=`` and ``checkpoint=`` are for fits on a Dataset."""
+    for name, value in (("validation", validation), ("checkpoint", checkpoint)):
+        if value is not None:
+            raise ValueError(
+                f"{name}= needs the training data as a fastlr.Dataset; wrap arrays as "
+                f"fastlr.Dataset(X, label=y, weight=sample_weight)."
+            )
+
+
+def _check_no_arrays(y, sample_weight):
+    """A Dataset brings its own labels and weights."""
+    if y is not None or sample_weight is not None:
+        raise ValueError(
+            "A fastlr.Dataset holds its labels and weights: pass label= and weight= to "
+            "fastlr.Dataset and leave y and sample_weight as None."
+        )
 
 
 def _predicted_indices(X, coef, intercept):

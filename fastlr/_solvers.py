@@ -51,6 +51,11 @@ class SolverOptions:
     #: ``score(coef, intercept)`` on held-out data; when given, the stopping
     #: rule watches it (higher is better) instead of the training loss.
     validation_score: object = None
+    #: A :class:`fastlr._checkpoint.CheckpointSession` the solver hands its
+    #: state to after each epoch (iteration), or None.
+    checkpoint: object = None
+    #: ``(iteration, fields, arrays)`` of a checkpoint to continue from, or None.
+    resume: object = None
 
 
 @dataclass
@@ -135,6 +140,24 @@ class _History:
 
     def result(self, coef, intercept, n_iter, state=None):
         return SolverResult(coef, intercept, n_iter, self.loss, self.elapsed, self.score, state)
+
+    def snapshot(self):
+        """The history as checkpoint ``(fields, arrays)``."""
+        fields = {"best": float(self.best), "no_improvement": self.no_improvement}
+        arrays = {
+            "history.loss": np.asarray(self.loss, dtype=np.float64),
+            "history.time": np.asarray(self.elapsed, dtype=np.float64),
+            "history.score": np.asarray(self.score, dtype=np.float64),
+        }
+        return fields, arrays
+
+    def restore(self, fields, arrays):
+        """Continue the history of a checkpoint; its clock resumes where it stopped."""
+        self.loss = arrays["history.loss"].tolist()
+        self.elapsed = arrays["history.time"].tolist()
+        self.score = arrays["history.score"].tolist()
+        self.best, self.no_improvement = fields["best"], fields["no_improvement"]
+        self.start = time.perf_counter() - (self.elapsed[-1] if self.elapsed else 0.0)
 
 
 def _warn_max_iter(solver, options, advice):
@@ -257,6 +280,8 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
 def _stochastic_epochs(objective, solver, options, coef, intercept, state, history, orders):
     """The epochs of :func:`_stochastic`, each over the next order of ``orders``."""
     datafit = objective.datafit
+    if options.resume is not None:  # the checkpoint's step: no need to estimate it again
+        state.eta0 = options.resume[1]["eta0"]
     schedule, state.eta0 = _schedule(options, objective, solver, state.eta0)
     rate = np.array([state.eta0, options.power_t, _optimal_t0(objective.strength)])
     # "auto" mini-batch steps start at 1/L(B) and halve when the mean loss of
@@ -266,7 +291,14 @@ def _stochastic_epochs(objective, solver, options, coef, intercept, state, histo
     plateau = _Plateau(2 * options.n_iter_no_change)
     halve_on_plateau = options.learning_rate == "auto" and solver == "minibatch"
     average_start, avg_coef, avg_intercept = _averaging(options, solver, state, coef, intercept)
-    for epoch, order in zip(range(1, options.max_iter + 1), orders, strict=False):
+    first = 1
+    if options.resume is not None:
+        first, finished = _restore_stochastic(options.resume, coef, intercept, state, rate)
+        history.restore(*_split_history(options.resume))
+        plateau.losses = options.resume[2]["plateau"].tolist()
+        if finished:
+            return _stochastic_result(history, coef, intercept, first - 1, state, options)
+    for epoch, order in zip(range(first, options.max_iter + 1), orders, strict=False):
         args = steps.EpochArgs(
             coef, intercept, objective.fit_intercept, objective.alpha, objective.l1,
             state.l1_state, schedule, rate, state.t, average_start, avg_coef, avg_intercept,
@@ -286,10 +318,50 @@ def _stochastic_epochs(objective, solver, options, coef, intercept, state, histo
         if plateau.reached(loss) and halve_on_plateau:
             rate[0] *= 0.5
         state.eta0 = rate[0]
-        if history.record(loss, coef, intercept):
+        stop = history.record(loss, coef, intercept)
+        if options.checkpoint is not None:
+            fields, arrays = _stochastic_snapshot(coef, intercept, state, history, plateau)
+            last = epoch == options.max_iter
+            options.checkpoint.step(epoch, fields, arrays, finished=stop, last=last)
+        if stop:
             return _stochastic_result(history, coef, intercept, epoch, state, options)
     _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
     return _stochastic_result(history, coef, intercept, options.max_iter, state, options)
+
+
+def _stochastic_snapshot(coef, intercept, state, history, plateau):
+    """The checkpoint ``(fields, arrays)`` of a stochastic fit after an epoch."""
+    name, key, pos, has_gauss, cached = state.rng.get_state(legacy=True)
+    fields, arrays = history.snapshot()
+    fields.update(t=state.t, eta0=state.eta0, rng=[name, int(pos), int(has_gauss), float(cached)])
+    arrays.update(
+        coef=coef, intercept=intercept, l1_state=state.l1_state, rng_key=key,
+        plateau=np.asarray(plateau.losses, dtype=np.float64),
+    )  # fmt: skip
+    if state.avg_coef is not None:
+        arrays.update(avg_coef=state.avg_coef, avg_intercept=state.avg_intercept)
+    return fields, arrays
+
+
+def _restore_stochastic(resume, coef, intercept, state, rate):
+    """Put a checkpoint's state back; return the epoch to run next and whether it had finished."""
+    epoch, fields, arrays = resume
+    coef[...] = arrays["coef"]
+    intercept[...] = arrays["intercept"]
+    state.l1_state[...] = arrays["l1_state"]
+    if state.avg_coef is not None:
+        state.avg_coef[...] = arrays["avg_coef"]
+        state.avg_intercept[...] = arrays["avg_intercept"]
+    state.t, state.eta0 = fields["t"], fields["eta0"]
+    rate[0] = state.eta0
+    name, pos, has_gauss, cached = fields["rng"]
+    state.rng.set_state((name, arrays["rng_key"], pos, has_gauss, cached))
+    return epoch + 1, fields.get("finished", False)
+
+
+def _split_history(resume):
+    _, fields, arrays = resume
+    return fields, arrays
 
 
 def _private_random_state(random_state):

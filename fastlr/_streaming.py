@@ -113,13 +113,18 @@ class BlockEncoder:
             return arrays
         return np.ascontiguousarray(X, dtype=self.dtype)
 
-    def _weights(self, sample_weight, labels):
+    def row_weights(self, sample_weight, labels):
+        """Each row's sample weight times its class's weight (None: all ones)."""
         weights = None
         if sample_weight is not None:
             weights = np.asarray(sample_weight, dtype=self.dtype)
         if self.class_weight is not None:
             per_row = self.class_weight[labels].astype(self.dtype)
             weights = per_row if weights is None else weights * per_row
+        return weights
+
+    def _weights(self, sample_weight, labels):
+        weights = self.row_weights(sample_weight, labels)
         if weights is None:
             return np.empty(0, self.dtype)
         return np.ascontiguousarray(weights)
@@ -185,6 +190,39 @@ class StreamedDatafit:
             kernels.CsrArrays(None, None, None, 0) if info.sparse else np.empty(0),
             loss.multinomial,
         )
+
+    def hold_out(self, fraction, random_state):
+        """Split off a share of the blocks for early stopping.
+
+        Returns the datafit of the training blocks (its total weight counted
+        by a pass over their labels and weights) and ``(dataset, held-out
+        blocks)``. The blocks are drawn by ``random_state``.
+        """
+        from sklearn.utils import check_random_state
+
+        n_blocks = self.blocks.shape[0]
+        n_held = round(fraction * n_blocks)
+        if n_blocks < 2 or not 0 < n_held < n_blocks:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={fraction} of the {n_blocks} "
+                f"blocks of {self.encoder.source}, which leaves "
+                f"{'no block' if n_held == 0 else 'no training block'}. Use smaller blocks "
+                f"(block_rows=), another validation_fraction, or pass validation= a Dataset."
+            )
+        rng = check_random_state(random_state)
+        held = np.sort(rng.permutation(self.blocks)[:n_held])
+        train = np.setdiff1d(self.blocks, held)
+        datafit = StreamedDatafit(self.dataset, self.loss, self.encoder, 1.0, train)
+        datafit.progress = self.progress
+        datafit.total_weight = datafit.weight_sum()
+        return datafit, (self.dataset, held)
+
+    def weight_sum(self):
+        """Sum of the sample weights times the class weights over this datafit's blocks."""
+        total = 0.0
+        for block in self.prepared_blocks(what="weights"):
+            total += float(block.sw.sum(dtype=np.float64)) if block.sw.shape[0] else block.n_rows
+        return total
 
     def prepared_blocks(self, order=None, what="pass"):
         """The prepared blocks in ``order`` (default: this datafit's blocks in order).
@@ -301,42 +339,6 @@ def _nbytes(matrix):
     return matrix.nbytes
 
 
-def per_class_weights(class_weight, classes, weighted_counts):
-    """Weight of each class, as scikit-learn's ``compute_class_weight`` gives it.
-
-    Parameters
-    ----------
-    class_weight : dict, "balanced" or None
-    classes : ndarray of shape (n_classes,)
-        The sorted labels.
-    weighted_counts : ndarray of shape (n_classes,)
-        Sum of the sample weights of each class.
-
-    Returns
-    -------
-    weights : ndarray of shape (n_classes,) or None
-        float64; None for ``class_weight=None``.
-    """
-    if class_weight is None:
-        return None
-    if isinstance(class_weight, str) and class_weight == "balanced":
-        counts = np.asarray(weighted_counts, dtype=np.float64)
-        if np.any(counts <= 0):
-            empty = np.asarray(classes)[counts <= 0].tolist()
-            raise ValueError(
-                f"class_weight='balanced' needs a positive total sample weight in every class; "
-                f"{empty} weigh nothing. Give those rows weight, or pass a class_weight dict."
-            )
-        return counts.sum() / (classes.shape[0] * counts)
-    unknown = [label for label in class_weight if label not in set(np.asarray(classes).tolist())]
-    if unknown:
-        raise ValueError(
-            f"class_weight names labels that are not in the data: {unknown}; the classes are "
-            f"{np.asarray(classes).tolist()}."
-        )
-    return np.array([float(class_weight.get(label, 1.0)) for label in classes.tolist()])
-
-
 def streamed_datafit(dataset, class_weight=None, progress=False):
     """The :class:`StreamedDatafit` of a fit on ``dataset``, and its scan.
 
@@ -367,8 +369,69 @@ def streamed_datafit(dataset, class_weight=None, progress=False):
             f"{dataset.source} has only one class ({classes.tolist()[0]!r}); logistic "
             f"regression needs samples of at least two classes."
         )
-    weights = per_class_weights(class_weight, classes, info.class_weight_sums)
+    weights = _validation.class_weights(class_weight, classes, info.class_weight_sums)
     total = info.total_weight if weights is None else float(weights @ info.class_weight_sums)
     loss = MultinomialLoss(classes.shape[0]) if classes.shape[0] > 2 else BinaryLoss()
     encoder = BlockEncoder(classes, dataset.dtype, weights, dataset.source)
     return StreamedDatafit(dataset, loss, encoder, total), info
+
+
+def dataset_blocks(dataset, blocks=None):
+    """``(number, block)`` of ``dataset``'s blocks (all, or ``blocks``), read ahead on a thread."""
+    numbers = range(dataset.n_blocks) if blocks is None else [int(k) for k in blocks]
+    if dataset.random_access:
+        yield from zip(numbers, read_ahead(dataset.read_block, numbers), strict=True)
+        return
+    wanted = set(numbers)
+    dataset.reset()
+    for index, block in enumerate(
+        read_ahead(lambda _: dataset.next_block(), range(dataset.n_blocks))
+    ):
+        if index in wanted:
+            yield index, block
+
+
+def accuracy(dataset, encoder, coef, intercept, blocks=None):
+    """Accuracy of the model ``(coef, intercept)`` over ``dataset``'s blocks.
+
+    Weighted by the sample weights times the class weights, as the in-memory
+    early stopping weighs its held-out rows.
+    """
+    from ._logistic import _predicted_indices
+
+    correct = total = 0.0
+    for index, block in dataset_blocks(dataset, blocks):
+        labels = encoder.class_indices(np.asarray(block.y), index)
+        hits = _predicted_indices(block.X, coef, intercept) == labels
+        weights = encoder.row_weights(block.sample_weight, labels)
+        if weights is None:
+            correct += float(hits.sum())
+            total += hits.shape[0]
+        else:
+            correct += float(weights[hits].sum(dtype=np.float64))
+            total += float(weights.sum(dtype=np.float64))
+    return correct / total if total > 0 else 0.0
+
+
+def check_dataset_features(model, dataset):
+    """Raise unless ``dataset`` has the features ``model`` was fitted on (count and names)."""
+    names = getattr(model, "feature_names_in_", None)
+    theirs = dataset.feature_names
+    if names is not None and theirs is not None and list(names) != list(theirs):
+        missing = [name for name in names if name not in set(theirs)]
+        extra = [name for name in theirs if name not in set(names)]
+        detail = (
+            f"missing {missing[:8]}, unexpected {extra[:8]}"
+            if missing or extra
+            else "the same names in another order"
+        )
+        raise ValueError(
+            f"{dataset.source} has other feature columns than the model was fitted on "
+            f"({detail}). Select the model's columns, in its order, with "
+            f"Dataset(..., columns=model.feature_names_in_)."
+        )
+    if dataset.n_features != model.n_features_in_:
+        raise ValueError(
+            f"{dataset.source} has {dataset.n_features} features, but the model was fitted on "
+            f"{model.n_features_in_}."
+        )

@@ -470,7 +470,7 @@ def _object_label_problem(values, name):
     return None
 
 
-def class_weights(class_weight, classes, y_idx, sw):
+def class_weights(class_weight, classes, counts):
     """Weight of each class, checked; ``None`` when ``class_weight`` is None.
 
     Parameters
@@ -478,10 +478,9 @@ def class_weights(class_weight, classes, y_idx, sw):
     class_weight : dict, "balanced" or None
     classes : ndarray of shape (n_classes,)
         The model's classes.
-    y_idx : ndarray of shape (n_samples,)
-        Class index of each sample.
-    sw : ndarray of shape (n_samples,) or (0,)
-        float64 sample weights (empty: all ones); "balanced" counts by them.
+    counts : ndarray of shape (n_classes,) or callable
+        Total sample weight of each class (rows count 1 without weights), or
+        a function returning it: "balanced" divides by it.
 
     Returns
     -------
@@ -491,7 +490,7 @@ def class_weights(class_weight, classes, y_idx, sw):
     if class_weight is None:
         return None
     if isinstance(class_weight, str):
-        counts = np.bincount(y_idx, weights=sw if sw.shape[0] else None, minlength=len(classes))
+        counts = np.asarray(counts() if callable(counts) else counts, dtype=np.float64)
         empty = counts <= 0
         if empty.any():
             raise ValueError(

@@ -116,11 +116,8 @@ def test_interrupt_inside_the_compiled_passes(monkeypatch, solver):
     targets = {
         "lbfgs": [(_datafits.Objective, "_evaluate_into")],
         "gd": [(_datafits.Objective, "_evaluate_into")],
-        "sgd": [(_datafits.BinaryLogistic, "sgd_epoch"), (_datafits.Multinomial, "sgd_epoch")],
-        "minibatch": [
-            (_datafits.BinaryLogistic, "minibatch_epoch"),
-            (_datafits.Multinomial, "minibatch_epoch"),
-        ],
+        "sgd": [(_datafits.InMemoryDatafit, "sgd_epoch")],
+        "minibatch": [(_datafits.InMemoryDatafit, "minibatch_epoch")],
     }[solver]
     for _, model, call in situations(solver):
         for owner, name in targets:
