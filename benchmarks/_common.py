@@ -5,7 +5,6 @@ The pytest-benchmark suite (``benchmarks/test_bench_*.py``) and the report
 both take them from here and from :mod:`benchmarks._workloads`.
 """
 
-import argparse
 import functools
 import math
 import os
@@ -49,6 +48,20 @@ EPOCH_METHODS = (
 LBFGS_LIBRARIES = ("fastlr", "sklearn")
 FIT_SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
 
+# The multinomial and sparse families: softmax over N_CLASSES classes on dense
+# X, and the binary and softmax losses on CSR X.
+N_CLASSES = 10
+MULTINOMIAL_KERNELS = ("numpy", "fused-1t", "fused-2t", "fused-2t-noloss")
+# scikit-learn also with one BLAS thread: with its default threads its OpenBLAS
+# and OpenMP pools spin against each other on two cores.
+MULTINOMIAL_LBFGS_LIBRARIES = ("fastlr", "sklearn", "sklearn-blas1")
+DIGITS_SHAPE = (1797, 64)  # scikit-learn's digits, the small multinomial problem
+SPARSE_KERNELS = ("scipy", "csr-1t", "csr-2t", "csr-2t-noloss")
+SPARSE_FAMILIES = ("binary", "multinomial")
+KERNEL_FAMILIES = ("binary-dense", "multinomial-dense", "binary-csr", "multinomial-csr")
+# One epoch of each family's kernels: sgd (also averaged, and with L1), mini-batch.
+KERNEL_EPOCHS = ("sgd", "sgd-average", "sgd-elasticnet", "minibatch-256", "minibatch-256-l1")
+
 LOOP_D = 100  # features of the plain-Python loop comparison
 SCALING_D = 10  # features of the time-against-n curve (bounds memory at n = 1e7)
 
@@ -88,6 +101,8 @@ class Tier:
         Timed repeats of each gradient measurement in the report (the best counts).
     train_repeats : int
         Timed repeats of each training measurement.
+    sparse_shapes : dict of str to tuple of int
+        ``(n, d, non-zeros per row)`` of the CSR gradient of each family.
     """
 
     name: str
@@ -98,6 +113,7 @@ class Tier:
     scaling_ns: tuple
     repeats: int
     train_repeats: int
+    sparse_shapes: dict
 
     def grad_n(self, d):
         """Rows of the gradient grid's X with ``d`` features."""
@@ -110,21 +126,24 @@ class Tier:
 
 
 TIERS = {
-    "smoke": Tier("smoke", 20_000, (10, 100, 1000), 500, (2_000, 10), (1_000, 10_000), 2, 1),
+    "smoke": Tier(
+        "smoke", 20_000, (10, 100, 1000), 500, (2_000, 10), (1_000, 10_000), 2, 1,
+        {"binary": (2_000, 1_000, 20), "multinomial": (2_000, 1_000, 20)},
+    ),
     "quick": Tier(
-        "quick", 10_000_000, (10, 100, 1000), 10_000, (100_000, 100), (10**4, 10**5, 10**6), 7, 3
+        "quick", 10_000_000, (10, 100, 1000), 10_000, (100_000, 100), (10**4, 10**5, 10**6), 7, 3,
+        {"binary": (100_000, 10_000, 50), "multinomial": (100_000, 10_000, 50)},
     ),
+    # The issue's sizes. The multinomial CSR point has 1e4 features, not 1e5:
+    # with 10 classes the chunks' dense (K, d) partials would reach the cap of
+    # fastlr.kernels.multinomial_csr.csr_multinomial_n_chunks at one chunk,
+    # leaving nothing to run in parallel.
     "full": Tier(
-        "full",
-        100_000_000,
-        (10, 100, 1000),
-        10_000,
-        (1_000_000, 100),
-        (10**4, 10**5, 10**6, 10**7),
-        7,
-        3,
+        "full", 100_000_000, (10, 100, 1000), 10_000, (1_000_000, 100),
+        (10**4, 10**5, 10**6, 10**7), 7, 3,
+        {"binary": (1_000_000, 100_000, 50), "multinomial": (1_000_000, 10_000, 50)},
     ),
-}
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -143,19 +162,24 @@ class Case:
         return f"{self.name}-{self.n}x{self.d}-{self.dtype}"
 
 
-def _case(kind, name, n, d, dtype):
-    return Case(name, n, d, dtype, f"{kind}|n={n}|d={d}|{dtype}")
+def _cases(kind, names, shapes, dtypes=("float64",), detail=""):
+    """One :class:`Case` per dtype, ``(n, d)`` shape and name, grouped by all but the name.
+
+    ``detail`` goes into the group after ``d`` (``"|K=10"``, for instance).
+    """
+    return [
+        Case(name, n, d, dtype, f"{kind}|n={n}|d={d}{detail}|{dtype}")
+        for dtype in dtypes
+        for n, d in shapes
+        for name in names
+    ]
 
 
 def gradient_cases(tier):
     """One gradient evaluation per kernel, dtype and d; plus the plain-Python loop point."""
-    grid = [
-        _case("gradient", kernel, tier.grad_n(d), d, dtype)
-        for dtype in DTYPES
-        for d in tier.grad_dims
-        for kernel in GRID_KERNELS
-    ]
-    loop = [_case("gradient", k, tier.loop_n, LOOP_D, "float64") for k in LOOP_KERNELS]
+    shapes = [(tier.grad_n(d), d) for d in tier.grad_dims]
+    grid = _cases("gradient", GRID_KERNELS, shapes, DTYPES)
+    loop = _cases("gradient", LOOP_KERNELS, [(tier.loop_n, LOOP_D)])
     return list(dict.fromkeys(grid + loop))
 
 
@@ -170,27 +194,99 @@ def scaling_cases(tier):
 
 def epoch_cases(tier):
     """One training epoch of each method."""
-    return [
-        _case("epoch", method, *tier.train_shape, dtype)
-        for dtype in DTYPES
-        for method in EPOCH_METHODS
-    ]
+    return _cases("epoch", EPOCH_METHODS, [tier.train_shape], DTYPES)
 
 
 def optimum_cases(tier):
     """lbfgs time to scikit-learn's optimum, float64."""
-    return [
-        _case("lbfgs-to-optimum", library, *tier.train_shape, "float64")
-        for library in LBFGS_LIBRARIES
-    ]
+    return _cases("lbfgs-to-optimum", LBFGS_LIBRARIES, [tier.train_shape])
 
 
 def memory_cases(tier):
     """Peak extra memory of ``fit`` for each solver and dtype."""
+    return _cases("fit-memory", FIT_SOLVERS, [tier.train_shape], DTYPES)
+
+
+def multinomial_shapes(tier):
+    """``(n, d)`` of the multinomial problems: digits, then the tier's training shape."""
+    return [DIGITS_SHAPE, tier.train_shape]
+
+
+def multinomial_gradient_cases(tier):
+    """One multinomial gradient evaluation per kernel on each multinomial problem."""
+    shapes = multinomial_shapes(tier)
+    detail = f"|K={N_CLASSES}"
+    return _cases("multinomial-gradient", MULTINOMIAL_KERNELS, shapes, detail=detail)
+
+
+def multinomial_lbfgs_cases(tier):
+    """Multinomial lbfgs time to scikit-learn's optimum on each multinomial problem."""
+    shapes = multinomial_shapes(tier)
+    detail = f"|K={N_CLASSES}"
+    return _cases(
+        "multinomial-lbfgs-to-optimum", MULTINOMIAL_LBFGS_LIBRARIES, shapes, detail=detail
+    )
+
+
+@dataclass(frozen=True)
+class FamilyCase:
+    """One point on the problem of a kernel family: ``name`` runs on ``family``'s data.
+
+    ``family`` is ``"binary-dense"``, ``"multinomial-dense"``, ``"binary-csr"`` or
+    ``"multinomial-csr"``; ``nnz_per_row`` is None for dense X.
+    """
+
+    kind: str
+    name: str
+    family: str
+    n: int
+    d: int
+    nnz_per_row: int | None
+    dtype: str
+
+    @property
+    def group(self):
+        """The pytest-benchmark group: every ``name`` on the same data."""
+        nnz = "" if self.nnz_per_row is None else f"|nnz/row={self.nnz_per_row}"
+        classes = f"|K={N_CLASSES}" if self.family.startswith("multinomial") else ""
+        return f"{self.kind}|n={self.n}|d={self.d}{nnz}{classes}|{self.dtype}"
+
+    @property
+    def id(self):
+        """Test id for pytest."""
+        return f"{self.family}-{self.name}-{self.dtype}"
+
+
+def family_shape(tier, family):
+    """``(n, d, nnz_per_row)`` of ``family``'s problem: the training shape, or the CSR shape."""
+    loss, storage = family.split("-")
+    if storage == "dense":
+        return (*tier.train_shape, None)
+    return tier.sparse_shapes[loss]
+
+
+def sparse_cases(tier):
+    """One CSR gradient evaluation per loss, dtype and kernel."""
     return [
-        _case("fit-memory", solver, *tier.train_shape, dtype)
+        FamilyCase(
+            "sparse-gradient" if loss == "binary" else "sparse-multinomial-gradient",
+            kernel,
+            f"{loss}-csr",
+            *tier.sparse_shapes[loss],
+            dtype,
+        )
+        for loss in SPARSE_FAMILIES
         for dtype in DTYPES
-        for solver in FIT_SOLVERS
+        for kernel in SPARSE_KERNELS
+    ]
+
+
+def kernel_epoch_cases(tier):
+    """One epoch of each family's sgd and mini-batch kernels (through the contract), float64."""
+    return [
+        FamilyCase("kernel-epoch", name, family, *family_shape(tier, family), "float64")
+        for family in KERNEL_FAMILIES
+        for name in KERNEL_EPOCHS
     ]
 
 
@@ -432,27 +528,3 @@ def environment_lines():
     set_vars = [f"{var}={os.environ[var]}" for var in ENV_VARS if var in os.environ]
     lines.append("environment: " + (", ".join(set_vars) or f"none of {', '.join(ENV_VARS)} set"))
     return lines
-
-
-def print_speedups(timings, baseline):
-    """Print each timing's best time and its speedup over ``timings[baseline]``.
-
-    Parameters
-    ----------
-    timings : dict of str to Timing
-        From :func:`time_interleaved`, measured side by side.
-    baseline : str
-        The key every speedup is taken against.
-    """
-    for name, timing in timings.items():
-        speedup = timings[baseline].seconds / timing.seconds
-        flag = " (contended: other processes kept the CPU busy)" if timing.contended else ""
-        print(f"  {name:14s} {timing.seconds * 1e3:9.2f} ms  {speedup:5.2f}x {baseline}{flag}")
-
-
-def tier_dtype_arguments(prog, description, argv=None):
-    """Parse ``--tier`` and ``--dtype`` for a benchmark module run as a script."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--tier", choices=sorted(TIERS), default="quick", help="default: quick")
-    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="default: float64")
-    return parser.parse_args(argv)

@@ -1,10 +1,13 @@
 """What the benchmarks measure: zero-argument callables over fastlr and its baselines.
 
-Gradient kernels, training runs, the lbfgs time-to-optimum plan, cold start in
-a fresh interpreter and the peak memory of ``fit``. The pytest suite and the
-report both build their measurements from these functions.
+Gradient kernels of the four families (binary and multinomial, dense and CSR)
+with their NumPy and scipy baselines, training runs, the lbfgs
+time-to-optimum plan, cold start in a fresh interpreter and the peak memory of
+``fit``. The pytest suite and the report both build their measurements from
+these functions.
 """
 
+import contextlib
 import functools
 import json
 import math
@@ -17,17 +20,36 @@ import tracemalloc
 import warnings
 
 import numpy as np
+import scipy.sparse
+from scipy.special import logsumexp
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
 from sklearn.linear_model import SGDClassifier
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import ThreadpoolController
 
 import fastlr
-from fastlr import reference
+from fastlr import kernels, reference
 from fastlr._gradient import gradient_sums
 from fastlr._threads import numba_threads
+from fastlr._validation import csr_arrays
 from fastlr.kernels import reduction
 
-from ._common import DTYPES, EPOCH_METHODS, FIT_SOLVERS, GRID_KERNELS, cached_data, generate_data
+from ._common import (
+    DIGITS_SHAPE,
+    DTYPES,
+    EPOCH_METHODS,
+    FIT_SOLVERS,
+    GRID_KERNELS,
+    KERNEL_EPOCHS,
+    MULTINOMIAL_KERNELS,
+    N_CLASSES,
+    SPARSE_FAMILIES,
+    SPARSE_KERNELS,
+    cached_data,
+    generate_data,
+)
 
 SGD_ALPHA = 1e-4  # SGDClassifier's default penalty; fastlr gets the same through C
 GD_LEARNING_RATE = 1.0  # step of reference.numpy_fit
@@ -133,6 +155,221 @@ def gradient_call(kernel, X, y):
 
 
 # --------------------------------------------------------------------------
+# One multinomial gradient evaluation (dense X, N_CLASSES classes)
+# --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def multiclass_data(n, d):
+    """``(X, y)``: digits when ``(n, d)`` is ``DIGITS_SHAPE``, else a learnable 10-class problem.
+
+    The synthetic X is :func:`benchmarks._common.cached_data`'s (standard
+    normal, shared with the binary benchmarks); see :func:`softmax_labels`.
+    """
+    if (n, d) == DIGITS_SHAPE:
+        X, y = load_digits(return_X_y=True)
+        return np.ascontiguousarray(StandardScaler().fit_transform(X)), y.astype(np.int64)
+    X, _ = cached_data(n, d, "float64")
+    return X, softmax_labels(X)
+
+
+def softmax_labels(X, chunk_rows=65_536):
+    """Labels drawn from a softmax model of X (the Gumbel-max trick): the optimum is finite."""
+    rng = np.random.default_rng(7)
+    coef = rng.standard_normal((N_CLASSES, X.shape[1])) * (3 / np.sqrt(X.shape[1]))
+    y = np.empty(X.shape[0], np.int64)
+    for start in range(0, X.shape[0], chunk_rows):
+        rows = slice(start, start + chunk_rows)
+        scores = X[rows] @ coef.T
+        y[rows] = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+    return y
+
+
+def small_multiclass_data(n, d):
+    """An uncached small multinomial problem (warm-up, checks): no cached X is evicted."""
+    X, _ = generate_data(n, d)
+    return X, softmax_labels(X)
+
+
+def numpy_softmax_sums(X, y, coef, intercept):
+    """The NumPy baseline: loss and gradient sums of the softmax cross-entropy.
+
+    Two BLAS products and a stable softmax. Returns ``(grad_coef,
+    grad_intercept, loss_sum)``, as the fused kernel adds up.
+    """
+    rows = np.arange(X.shape[0])
+    scores = X @ coef.T + intercept
+    scores -= scores.max(axis=1, keepdims=True)
+    label_scores = scores[rows, y]
+    np.exp(scores, out=scores)
+    total = scores.sum(axis=1, keepdims=True)
+    loss = float(np.log(total).sum() - label_scores.sum())
+    scores /= total
+    scores[rows, y] -= 1.0
+    return scores.T @ X, scores.sum(axis=0), loss
+
+
+def contract_sums(X, y, coef, intercept, with_loss=True):
+    """:func:`fastlr.kernels.gradient_sums` (any family) into fresh buffers, unit weights."""
+    grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
+    sw = np.empty(0, coef.dtype)
+    loss = kernels.gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
+    return grad, grad_b, loss
+
+
+def multinomial_gradient_inputs(d):
+    """Random ``(coef, intercept)`` of the scale of a fitted model."""
+    rng = np.random.default_rng(1)
+    return rng.standard_normal((N_CLASSES, d)) / np.sqrt(d), rng.standard_normal(N_CLASSES) * 0.1
+
+
+def multinomial_gradient_call(kernel, X, y):
+    """Zero-argument callable: one multinomial loss-and-gradient evaluation by ``kernel``.
+
+    ``kernel`` is one of ``MULTINOMIAL_KERNELS``: ``"numpy"``
+    (:func:`numpy_softmax_sums`), ``"fused-1t"``, ``"fused-2t"`` (the
+    contract's ``gradient_sums`` with 1 or 2 numba threads) or
+    ``"fused-2t-noloss"`` (the gradient only).
+    """
+    params = multinomial_gradient_inputs(X.shape[1])
+    if kernel == "numpy":
+        return functools.partial(numpy_softmax_sums, X, y, *params)
+    call = functools.partial(contract_sums, X, y, *params, "noloss" not in kernel)
+    return _with_threads(call, 1 if kernel == "fused-1t" else 2)
+
+
+# --------------------------------------------------------------------------
+# One CSR gradient evaluation (binary or N_CLASSES classes)
+# --------------------------------------------------------------------------
+
+
+def generate_sparse(n, d, nnz_per_row, dtype="float64", n_classes=None, seed=0):
+    """A learnable CSR problem with exactly ``nnz_per_row`` entries per row.
+
+    Column indices are uniform (int32, sorted within each row, a repeated
+    column is kept as a duplicate entry), values standard normal. Labels are
+    drawn from a logistic model (``n_classes`` None: 0/1 in X's dtype) or from
+    a softmax model over ``n_classes`` classes (the Gumbel-max trick; int64).
+
+    Returns
+    -------
+    X : csr_matrix of shape (n, d)
+    y : ndarray of shape (n,)
+    """
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, d, size=(n, nnz_per_row), dtype=np.int32)
+    indices.sort(axis=1)
+    data = rng.standard_normal(n * nnz_per_row, dtype=np.dtype(dtype))
+    indptr = np.arange(0, n * nnz_per_row + 1, nnz_per_row, dtype=np.int32)
+    X = scipy.sparse.csr_matrix((data, indices.ravel(), indptr), shape=(n, d))
+    if n_classes is None:
+        true_coef = rng.standard_normal(d).astype(data.dtype) * (2 / np.sqrt(nnz_per_row))
+        prob = 1 / (1 + np.exp(-(X @ true_coef)))
+        return X, (rng.random(n) < prob).astype(data.dtype)
+    rng = np.random.default_rng(seed + 1)
+    true_coef = rng.standard_normal((d, n_classes)) * (2 / np.sqrt(nnz_per_row))
+    scores = np.asarray(X @ true_coef) + rng.gumbel(size=(n, n_classes))
+    return X, scores.argmax(axis=1).astype(np.int64)
+
+
+# One data set in memory at a time (600 MB in float64 in the full tier).
+cached_sparse = functools.lru_cache(maxsize=1)(generate_sparse)
+
+
+def sparse_data(family, n, d, nnz_per_row, dtype="float64"):
+    """The cached CSR problem of ``family`` (``"binary"`` or ``"multinomial"``)."""
+    return cached_sparse(n, d, nnz_per_row, dtype, None if family == "binary" else N_CLASSES)
+
+
+def sparse_gradient_calls(X, y, names=SPARSE_KERNELS):
+    """Zero-argument callables, one gradient evaluation each, by kernel name.
+
+    ``"scipy"`` times the two sparse products only, ``X @ W.T`` and ``X.T @ R``
+    with a fixed residual ``R``: it is given neither the sigmoid or softmax nor
+    the loss, which every fastlr kernel computes (``"csr-2t-noloss"`` skips the
+    loss); scipy's sparse products are single-threaded. ``"csr-1t"`` and
+    ``"csr-2t"``: the contract's ``gradient_sums`` on 1 or 2 numba threads.
+    The family follows y: int64 classes are multinomial.
+    """
+    n, d = X.shape
+    n_out = N_CLASSES if y.dtype == np.int64 else 1
+    coef_shape, residual_shape = ((N_CLASSES, d), (n, N_CLASSES)) if n_out > 1 else (d, n)
+    rng = np.random.default_rng(1)
+    coef = (rng.standard_normal(coef_shape) / np.sqrt(X.nnz / n)).astype(X.dtype)
+    residual = rng.standard_normal(residual_shape).astype(X.dtype)
+    intercept = np.full(n_out, 0.1, X.dtype)
+    arrays = csr_arrays(X)
+    calls = {"scipy": lambda: (X @ coef.T, X.T @ residual)}
+    for name, n_threads in (("csr-1t", 1), ("csr-2t", 2), ("csr-2t-noloss", 2)):
+        call = functools.partial(contract_sums, arrays, y, coef, intercept, "noloss" not in name)
+        calls[name] = _with_threads(call, n_threads)
+    return {name: calls[name] for name in names}
+
+
+def family_data(family, n, d, nnz_per_row=None):
+    """``(X, y)`` of ``family``'s float64 problem, X as the contract takes it.
+
+    Dense: :func:`benchmarks._common.cached_data`'s (binary) or
+    :func:`multiclass_data`'s X; CSR: :func:`sparse_data`'s, as
+    :class:`fastlr.kernels.CsrArrays`.
+    """
+    loss, storage = family.split("-")
+    if storage == "csr":
+        X, y = sparse_data(loss, n, d, nnz_per_row)
+        return csr_arrays(X), y
+    return cached_data(n, d, "float64") if loss == "binary" else multiclass_data(n, d)
+
+
+# Kernel epoch name -> (batch size or None for sgd, L1 strength, averaging).
+_KERNEL_EPOCHS = {
+    "sgd": (None, 0.0, False),
+    "sgd-average": (None, 0.0, True),
+    "sgd-elasticnet": (None, 1e-5, False),
+    "minibatch-256": (256, 0.0, False),
+    "minibatch-256-l1": (256, 1e-5, False),
+}
+
+
+def kernel_epoch_call(name, X, y):
+    """Zero-argument callable: one epoch of the family's kernel from zero weights.
+
+    ``name`` is one of ``KERNEL_EPOCHS``: the contract's ``sgd_epoch`` (plain,
+    averaged from the first update, or with an L1 strength of 1e-5) or
+    ``minibatch_epoch`` with batches of 256 (with or without L1). L2 strength
+    ``SGD_ALPHA``, a constant step of 0.01, unit weights, one fixed shuffle;
+    the family follows X's type and y (int64 classes are multinomial).
+    """
+    batch_size, l1, average = _KERNEL_EPOCHS[name]
+    multinomial = y.dtype == np.int64
+    module = kernels.family(X, multinomial)
+    sparse = isinstance(X, kernels.CsrArrays)
+    n_features, dtype = (X.n_features, X.data.dtype) if sparse else (X.shape[1], X.dtype)
+    shape = (N_CLASSES, n_features) if multinomial else (n_features,)
+    order = np.random.default_rng(0).permutation(y.shape[0]).astype(np.int64)
+    sw, rate = np.empty(0, dtype), np.array([0.01, 0.5, 1.0])
+
+    def run():
+        coef, intercept = np.zeros(shape, dtype), np.zeros(shape[0] if multinomial else 1, dtype)
+        args = kernels.EpochArgs(
+            coef, intercept, True, SGD_ALPHA, l1, np.zeros(coef.size + 1),
+            kernels.steps.CONSTANT, rate, 1.0, float(average), np.zeros_like(coef),
+            np.zeros_like(intercept),
+        )  # fmt: skip
+        if batch_size is None:
+            return module.sgd_epoch(X, y, sw, order, args)
+        return module.minibatch_epoch(X, y, sw, order, batch_size, args)
+
+    return run
+
+
+def sparse_n_chunks(family, n, d):
+    """Row chunks of the parallel CSR gradient of ``family`` on an ``n`` x ``d`` X."""
+    if family == "binary":
+        return kernels.binary_csr.csr_n_chunks(n, d)
+    return kernels.multinomial_csr.csr_multinomial_n_chunks(n, d, N_CLASSES)
+
+
+# --------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------
 
@@ -143,7 +380,7 @@ def sgd_c(n_samples):
 
 
 def objective(X, y, params, alpha, chunk_rows=65_536):
-    """Mean log-loss plus ``alpha / 2 ||coef||^2``, in float64.
+    """Mean log-loss plus ``alpha / 2 ||coef||^2``, in float64: binary or multinomial.
 
     fastlr minimizes it with ``alpha = 1 / (C n)``, SGDClassifier with its
     ``alpha``; scikit-learn's LogisticRegression minimizes ``C n`` times it.
@@ -153,9 +390,10 @@ def objective(X, y, params, alpha, chunk_rows=65_536):
     ----------
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
-        0/1 targets.
+        0/1 targets (binary) or int64 classes (multinomial).
     params : tuple
-        ``(coef, intercept)``, coef of shape (n_features,).
+        ``(coef, intercept)``: coef of shape (n_features,) or (1, n_features)
+        for the binary loss, (n_classes, n_features) for the softmax.
     alpha : float
         L2 strength.
     chunk_rows : int
@@ -166,12 +404,20 @@ def objective(X, y, params, alpha, chunk_rows=65_536):
     value : float
     """
     coef = np.asarray(params[0], dtype=np.float64)
+    intercept = np.asarray(params[1], dtype=np.float64)
+    binary = coef.ndim == 1 or coef.shape[0] == 1
     total = 0.0
     for start in range(0, X.shape[0], chunk_rows):
         rows = slice(start, start + chunk_rows)
-        z = X[rows].astype(np.float64) @ coef + params[1]
-        total += float(np.sum(np.logaddexp(0.0, z) - y[rows] * z))
-    return total / X.shape[0] + 0.5 * alpha * float(coef @ coef)
+        if binary:
+            z = X[rows].astype(np.float64) @ coef.reshape(-1) + intercept.reshape(-1)[0]
+            total += float(np.sum(np.logaddexp(0.0, z) - y[rows] * z))
+        else:
+            scores = X[rows].astype(np.float64) @ coef.T + intercept
+            labels = y[rows]
+            chosen = scores[np.arange(labels.shape[0]), labels]
+            total += float(np.sum(logsumexp(scores, axis=1) - chosen))
+    return total / X.shape[0] + 0.5 * alpha * float(np.sum(coef**2))
 
 
 def _params(model):
@@ -243,12 +489,30 @@ def lbfgs_alpha(n_samples):
     return 1.0 / (LBFGS_C * n_samples)
 
 
+@functools.cache
+def _blas_controller():
+    return ThreadpoolController()
+
+
+def _blas_limit(n_threads):
+    """BLAS limited to ``n_threads`` (None: as it is), by a controller made once.
+
+    ``threadpool_limits`` scans the loaded libraries on every call (1-3 ms, 5% of
+    a digits fit), which would be charged to the library timed.
+    """
+    if n_threads is None:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=n_threads, user_api="blas")
+
+
 def _lbfgs_fit(library, X, y, max_iter):
     if library == "fastlr":
         model = fastlr.LogisticRegression(C=LBFGS_C, max_iter=max_iter, tol=None)
     else:
         model = SklearnLogisticRegression(C=LBFGS_C, max_iter=max_iter, tol=0.0)
-    return _params(model.fit(X, y)), int(model.n_iter_[0])
+    with _blas_limit(1 if library == "sklearn-blas1" else None):
+        model.fit(X, y)
+    return (model.coef_, model.intercept_), int(model.n_iter_[0])
 
 
 def _default_fit(library, X, y):
@@ -266,11 +530,13 @@ def default_fit_call(library, X, y):
 
 
 def lbfgs_call(library, X, y, max_iter):
-    """Zero-argument callable: an lbfgs fit of at most ``max_iter`` iterations.
+    """Zero-argument callable: an lbfgs fit of at most ``max_iter`` iterations from zero.
 
-    Returns ``((coef, intercept), n_iter)``. ``library`` is ``"fastlr"`` or ``"sklearn"``
-    (``LogisticRegression(solver="lbfgs")``), both with ``C=LBFGS_C`` and no
-    gradient tolerance, so ``max_iter`` sets the work.
+    Returns ``((coef, intercept), n_iter)``. ``library`` is ``"fastlr"``,
+    ``"sklearn"`` (``LogisticRegression(solver="lbfgs")``) or ``"sklearn-blas1"``
+    (the same with one BLAS thread), all with ``C=LBFGS_C`` and no gradient
+    tolerance, so ``max_iter`` sets the work. fastlr's lbfgs runs BLAS on one
+    thread itself.
     """
     return quietly(functools.partial(_lbfgs_fit, library, X, y, max_iter))
 
@@ -294,19 +560,25 @@ def smallest_true(predicate, high):
 
 
 @functools.lru_cache
-def lbfgs_plan(n, d, dtype="float64"):
+def lbfgs_plan(n, d, dtype="float64", multinomial=False):
     """Iterations each library's lbfgs needs to reach the optimum within ``TARGET_GAP``.
 
     The optimum ``f*`` is the lower objective of both libraries' tight fits
     (``max_iter=LBFGS_TIGHT_MAX_ITER``); a fit has reached it when its relative
-    gap ``(f - f*) / f*`` is at most ``TARGET_GAP``.
+    gap ``(f - f*) / f*`` is at most ``TARGET_GAP``. The fewest such
+    iterations are found by bisection.
 
     Parameters
     ----------
     n, d : int
-        Shape of the data, from :func:`benchmarks._common.cached_data`.
+        Shape of the data: :func:`benchmarks._common.cached_data`'s (binary),
+        or :func:`multiclass_data`'s with ``multinomial``.
     dtype : str
-        dtype of X.
+        dtype of the binary X (the multinomial one is float64).
+    multinomial : bool
+        The softmax loss over ``N_CLASSES`` classes. scikit-learn's plan is
+        then searched with one BLAS thread (its iterates do not depend on it)
+        and holds for ``"sklearn"`` and ``"sklearn-blas1"``.
 
     Returns
     -------
@@ -315,9 +587,10 @@ def lbfgs_plan(n, d, dtype="float64"):
         optimum and the gap they reach; ``(None, gap of the tight fit)`` when
         even the tight fit misses it.
     """
-    X, y = cached_data(n, d, dtype)
+    X, y = multiclass_data(n, d) if multinomial else cached_data(n, d, dtype)
     alpha = lbfgs_alpha(n)
-    tight = {lib: lbfgs_call(lib, X, y, LBFGS_TIGHT_MAX_ITER)() for lib in ("fastlr", "sklearn")}
+    searched = ("fastlr", "sklearn-blas1" if multinomial else "sklearn")
+    tight = {lib: lbfgs_call(lib, X, y, LBFGS_TIGHT_MAX_ITER)() for lib in searched}
     f_star = min(objective(X, y, params, alpha) for params, _ in tight.values())
     plan = {}
     for library, (_, n_iter) in tight.items():
@@ -330,6 +603,8 @@ def lbfgs_plan(n, d, dtype="float64"):
 
         k = smallest_true(reaches, n_iter)
         plan[library] = (k, gaps[n_iter if k is None else k])
+    if multinomial:
+        plan["sklearn"] = plan["sklearn-blas1"]
     return plan
 
 
@@ -443,7 +718,9 @@ def warm_up():
     """Compile, or load from numba's cache, every kernel the benchmarks time.
 
     Runs each gradient kernel, training method and solver once on tiny data of
-    each dtype, so no timed call pays for JIT compilation.
+    each dtype, and the multinomial and CSR gradients on one row chunk and on
+    several (the serial and the parallel kernel), so no timed call pays for
+    JIT compilation.
     """
     for dtype in DTYPES:
         X, y = generate_data(512, 8, dtype)
@@ -453,3 +730,18 @@ def warm_up():
             epoch_call(method, X, y)()
         for solver in FIT_SOLVERS:
             fit_call(solver, X, y)()
+        for family in SPARSE_FAMILIES:
+            n_classes = None if family == "binary" else N_CLASSES
+            X, y = generate_sparse(5000, 16, 4, dtype, n_classes)
+            for rows in (slice(0, 500), slice(None)):
+                for call in sparse_gradient_calls(X[rows], y[rows]).values():
+                    call()
+    X, y = small_multiclass_data(5000, 8)
+    for storage in (X, csr_arrays(scipy.sparse.csr_matrix(X))):
+        for labels in ((y == 0).astype(X.dtype), y):
+            for name in KERNEL_EPOCHS:
+                kernel_epoch_call(name, storage, labels)()
+    for kernel in MULTINOMIAL_KERNELS:
+        multinomial_gradient_call(kernel, X[:500], y[:500])()
+        multinomial_gradient_call(kernel, X, y)()
+    lbfgs_call("fastlr", X, y, 2)()

@@ -14,9 +14,13 @@ from ._common import (
     TIERS,
     epoch_cases,
     gradient_cases,
+    kernel_epoch_cases,
     memory_cases,
+    multinomial_gradient_cases,
+    multinomial_lbfgs_cases,
     optimum_cases,
     scaling_cases,
+    sparse_cases,
 )
 from ._workloads import warm_up
 
@@ -24,8 +28,12 @@ from ._workloads import warm_up
 CASE_FIXTURES = {
     "gradient_case": gradient_cases,
     "scaling_case": scaling_cases,
+    "multinomial_gradient_case": multinomial_gradient_cases,
+    "sparse_gradient_case": sparse_cases,
     "epoch_case": epoch_cases,
+    "kernel_epoch_case": kernel_epoch_cases,
     "optimum_case": optimum_cases,
+    "multinomial_lbfgs_case": multinomial_lbfgs_cases,
     "memory_case": memory_cases,
 }
 

@@ -32,7 +32,16 @@ def test_smoke_report_writes_a_table_with_every_target(tmp_path, capsys):
     rows = [line.split(" | ") for line in table.strip().splitlines()[2:]]
     assert len(rows) >= 30
     assert {row[-1].rstrip(" |") for row in rows} <= STATUSES
-    for metric in ("read bandwidth", "SGDClassifier", "sklearn lbfgs", "cold import"):
+    for metric in (
+        "read bandwidth",
+        "SGDClassifier",
+        "sklearn lbfgs",
+        "cold import",
+        "multinomial fused-2t gradient vs NumPy",
+        "multinomial lbfgs time to optimum (rel. gap 1e-06) vs sklearn-blas1",
+        "CSR binary gradient, csr-2t",
+        "CSR multinomial gradient, csr-2t",
+    ):
         assert any(metric in row[0] for row in rows), metric
     plots = ["scaling.png", "throughput.png"]
     if importlib.util.find_spec("matplotlib") is None:  # plots are an optional extra
@@ -41,3 +50,11 @@ def test_smoke_report_writes_a_table_with_every_target(tmp_path, capsys):
     else:
         assert sorted(p.name for p in tmp_path.glob("*.png")) == plots
         assert all(f"![{name}]({name})" in text for name in plots)
+
+
+def test_only_writes_the_parts_named(tmp_path, capsys):
+    report.main(["--tier", "smoke", "--out", str(tmp_path), "--max-wait", "0", "--only", "sparse"])
+    text = (tmp_path / "report.md").read_text()
+    assert "## CSR gradient against scipy" in text and "## Gradient" not in text
+    assert "CSR multinomial gradient" in text and "SGDClassifier" not in text
+    assert list(tmp_path.glob("*.png")) == []

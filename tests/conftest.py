@@ -19,17 +19,16 @@ sklearn_optimum
 
 import functools
 
+import naive
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 
 def load_standardized_breast_cancer():
     """X float64 C-contiguous of shape (569, 30), standardized; y in {0, 1}."""
-    X, y = load_breast_cancer(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
+    return naive.standardized(load_breast_cancer)
 
 
 def make_small_problem():
@@ -60,15 +59,9 @@ def penalized_objective(coef, intercept, X, y, C=1.0, sample_weight=None):
     """``sum_i sw_i loss_i / sum_i sw_i + ||w||^2 / (2 C sum_i sw_i)``, in float64.
 
     scikit-learn's ``LogisticRegression`` objective divided by ``C sum_i sw_i``
-    (the same optimum); ``C=None`` means no penalty.
+    (the same optimum); ``C=None`` means no penalty. :func:`naive.objective`.
     """
-    X = np.asarray(X, dtype=np.float64)
-    coef = np.asarray(coef, dtype=np.float64).ravel()
-    sw = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, float)
-    z = X @ coef + float(np.asarray(intercept).ravel()[0])
-    loss = sw @ (np.logaddexp(0.0, z) - y * z) / sw.sum()
-    penalty = 0.0 if C is None else coef @ coef / (2.0 * C * sw.sum())
-    return float(loss + penalty)
+    return naive.objective(coef, intercept, X, y, sample_weight, C=C)
 
 
 @pytest.fixture(scope="session")

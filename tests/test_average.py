@@ -9,14 +9,14 @@ form loses a few digits to the cancellation in ``U + a V``, ~n ulps over n
 updates). float32 accumulates ~``sqrt(n) * 6e-8`` relative, held to 1e-4.
 """
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse
-from scipy.special import logsumexp, softmax
-from sklearn.datasets import load_breast_cancer
+from naive import RTOL
+from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 from sklearn.linear_model import SGDClassifier
-from sklearn.preprocessing import StandardScaler
 
 import fastlr
 from fastlr._validation import csr_arrays
@@ -24,55 +24,33 @@ from fastlr.kernels import binary_csr, binary_dense, multinomial_csr, multinomia
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-RTOL = {np.float64: 1e-10, np.float32: 1e-4}
-NO_L1 = np.empty(0)
-
 
 # --------------------------------------------------------------------------
-# Naive references
+# Problems, and the kernels run as the references run
 # --------------------------------------------------------------------------
-
-
-def naive_averaged_sgd(X, y, order, coef, intercept, alpha, eta, start, t=1):
-    """Seed rule (binary or softmax) and the running mean of its iterates, in NumPy.
-
-    Returns the final iterate, the averages and the update counter.
-    """
-    coef, intercept = np.array(coef, float), np.array(intercept, float)
-    avg_coef, avg_intercept = np.zeros_like(coef), np.zeros_like(intercept)
-    for i in order:
-        scores = coef @ X[i] + intercept
-        if coef.ndim == 1:
-            residual = 1.0 / (1.0 + np.exp(-scores)) - y[i]
-            grad = residual * X[i]
-        else:
-            residual = softmax(scores)
-            residual[y[i]] -= 1.0
-            grad = np.outer(residual, X[i])
-        coef = (1 - eta * alpha) * coef - eta * grad
-        intercept = intercept - eta * residual
-        if t >= start:
-            mu = 1.0 / (t - start + 1)
-            avg_coef += mu * (coef - avg_coef)
-            avg_intercept += mu * (intercept - avg_intercept)
-        t += 1
-    return coef, intercept, avg_coef, avg_intercept, t
 
 
 def run_epochs(epoch, data_args, y, order, coef, intercept, alpha, l1, schedule, rate, start,
                n_epochs=1):  # fmt: skip
-    """``n_epochs`` averaged epochs of ``epoch``; returns (coef, intercept, avg coef, avg b, t)."""
-    coef, intercept = coef.copy(), np.array(intercept, coef.dtype).reshape(-1)
-    avg_coef, avg_intercept = np.zeros_like(coef), np.zeros_like(intercept)
-    l1_state = np.zeros(coef.size + 1)
-    sw = np.empty(0, coef.dtype)
-    t = 1.0
-    for _ in range(n_epochs):
-        _, t = epoch(
-            *data_args, y, sw, order, coef, intercept, True, alpha, l1, l1_state, schedule,
-            rate, t, float(start), avg_coef, avg_intercept,
-        )  # fmt: skip
-    return coef, intercept, avg_coef, avg_intercept, t
+    """``n_epochs`` averaged epochs of ``epoch`` with unit weights, from update ``start`` on.
+
+    Returns ``(coef, intercept, avg_coef, avg_intercept, t)``, in the order of
+    :func:`naive.naive_sgd_epoch`'s result.
+    """
+    run = naive.run_epochs(
+        epoch, data_args, y, np.empty(0, coef.dtype), order, coef, intercept, alpha=alpha, l1=l1,
+        schedule=schedule, rate=rate, average_start=start, n_epochs=n_epochs,
+    )  # fmt: skip
+    return run.coef, run.intercept, run.avg_coef, run.avg_intercept, run.t
+
+
+def binary_epochs(X, y, coef, order, alpha, eta, start, n_epochs=1):
+    """:func:`run_epochs` of the dense binary kernel at a constant ``eta``, from intercept 0.2."""
+    rate = np.array([eta, 0.5, 1.0])
+    return run_epochs(
+        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, alpha, 0.0, steps.CONSTANT, rate,
+        start, n_epochs,
+    )  # fmt: skip
 
 
 def binary_problem(n=200, d=6, seed=0, dtype=np.float64):
@@ -105,71 +83,38 @@ def multinomial_problem(n=200, d=5, n_classes=3, seed=0):
 def test_dense_binary_average_is_the_running_mean_of_the_iterates(alpha, start):
     X, y, coef, order = binary_problem()
     eta = 0.1
-    expected = naive_averaged_sgd(X, y, order, coef, 0.2, alpha, eta, start)
-    rate = np.array([eta, 0.5, 1.0])
-    ours = run_epochs(
-        binary_dense.binary_sgd_epoch,
-        (X,),
-        y,
-        order,
-        coef,
-        0.2,
-        alpha,
-        0.0,
-        steps.CONSTANT,
-        rate,
-        start,
-    )
+    expected = naive.naive_sgd_epoch(X, y, order, coef, 0.2, alpha, eta, average_start=start)
+    ours = binary_epochs(X, y, coef, order, alpha, eta, start)
     assert ours[4] == expected[4] == 201
     for got, want in zip(ours[:4], expected[:4], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
     if start > 1:  # the mean of the iterates after updates k, k+1, ..., n only
-        every = naive_averaged_sgd(X, y, order, coef, 0.2, alpha, eta, 1)
+        every = naive.naive_sgd_epoch(X, y, order, coef, 0.2, alpha, eta, average_start=1)
         assert not np.allclose(ours[2], every[2])
 
 
 def test_averaging_off_leaves_the_epoch_unchanged():
     X, y, coef, order = binary_problem()
-    rate = np.array([0.1, 0.5, 1.0])
-    averaged = run_epochs(
-        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, steps.CONSTANT, rate, 1
-    )
-    plain = run_epochs(
-        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, 0.05, 0.0, steps.CONSTANT, rate, 0
-    )
+    averaged = binary_epochs(X, y, coef, order, 0.05, 0.1, 1)
+    plain = binary_epochs(X, y, coef, order, 0.05, 0.1, 0)
     np.testing.assert_array_equal(averaged[0], plain[0])
     assert np.all(plain[2] == 0)
 
 
 def test_average_start_after_the_epoch_leaves_the_average_at_zero():
     X, y, coef, order = binary_problem()
-    rate = np.array([0.1, 0.5, 1.0])
-    ours = run_epochs(
-        binary_dense.binary_sgd_epoch,
-        (X,),
-        y,
-        order,
-        coef,
-        0.2,
-        0.05,
-        0.0,
-        steps.CONSTANT,
-        rate,
-        500,
-    )
+    ours = binary_epochs(X, y, coef, order, 0.05, 0.1, 500)
     assert np.all(ours[2] == 0) and ours[3][0] == 0
 
 
 def test_average_starting_in_the_second_epoch():
     X, y, coef, order = binary_problem()
     eta, alpha, start = 0.1, 0.05, 250
-    first = naive_averaged_sgd(X, y, order, coef, 0.2, alpha, eta, start)
-    second = naive_averaged_sgd(X, y, order, first[0], first[1], alpha, eta, start, t=first[4])
-    rate = np.array([eta, 0.5, 1.0])
-    ours = run_epochs(
-        binary_dense.binary_sgd_epoch, (X,), y, order, coef, 0.2, alpha, 0.0, steps.CONSTANT, rate,
-        start, n_epochs=2,
-    )  # fmt: skip
+    first = naive.naive_sgd_epoch(X, y, order, coef, 0.2, alpha, eta, average_start=start)
+    second = naive.naive_sgd_epoch(
+        X, y, order, first[0], first[1], alpha, eta, average_start=start, t=first[4]
+    )
+    ours = binary_epochs(X, y, coef, order, alpha, eta, start, n_epochs=2)
     np.testing.assert_allclose(ours[2], second[2], rtol=1e-11, atol=1e-13)
     np.testing.assert_allclose(ours[3], second[3], rtol=1e-11, atol=1e-13)
 
@@ -178,7 +123,7 @@ def test_average_starting_in_the_second_epoch():
 def test_dense_multinomial_average_is_the_running_mean_of_the_iterates(alpha):
     X, y, coef, intercept, order = multinomial_problem()
     eta = 0.1
-    expected = naive_averaged_sgd(X, y, order, coef, intercept, alpha, eta, 1)
+    expected = naive.naive_sgd_epoch(X, y, order, coef, intercept, alpha, eta, average_start=1)
     rate = np.array([eta, 0.5, 1.0])
     ours = run_epochs(
         multinomial_dense.multinomial_sgd_epoch, (X,), y, order, coef, intercept, alpha, 0.0,
@@ -270,17 +215,12 @@ def test_csr_average_with_elastic_net_equals_the_dense_one_when_every_row_is_ful
 # --------------------------------------------------------------------------
 
 
-def load_cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 SGD = dict(solver="sgd", alpha=1e-3, learning_rate="optimal", shuffle=False, tol=None)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_partial_fit_over_chunks_equals_fit_with_average(sparse):
-    X, y = load_cancer()
+def test_partial_fit_over_chunks_equals_fit_with_average(breast_cancer, sparse):
+    X, y = breast_cancer
     X = scipy.sparse.csr_matrix(X) if sparse else X
     for n_epochs in (1, 2):
         fitted = fastlr.LogisticRegression(**SGD, average=True, max_iter=n_epochs).fit(X, y)
@@ -293,8 +233,8 @@ def test_partial_fit_over_chunks_equals_fit_with_average(sparse):
         assert online.t_ == fitted.t_
 
 
-def test_average_k_keeps_the_iterate_until_k_updates():
-    X, y = load_cancer()
+def test_average_k_keeps_the_iterate_until_k_updates(breast_cancer):
+    X, y = breast_cancer
     plain = fastlr.LogisticRegression(**SGD, max_iter=1).fit(X, y)
     late = fastlr.LogisticRegression(**SGD, average=10_000, max_iter=1).fit(X, y)
     np.testing.assert_array_equal(late.coef_, plain.coef_)
@@ -304,47 +244,41 @@ def test_average_k_keeps_the_iterate_until_k_updates():
     assert not np.allclose(started.coef_, every.coef_)
 
 
-def test_average_keeps_float32():
-    X, y = load_cancer()
+def test_average_keeps_float32(breast_cancer):
+    X, y = breast_cancer
     model = fastlr.LogisticRegression(**SGD, average=True, max_iter=2).fit(X.astype(np.float32), y)
     assert model.coef_.dtype == np.float32 and model.intercept_.dtype == np.float32
 
 
-def objective(coef, intercept, X, y, alpha):
-    """Mean log-loss + alpha / 2 ||w||^2, in float64 (scikit-learn's objective over C n)."""
-    z = X @ np.ravel(coef) + intercept[0]
-    return np.mean(np.logaddexp(0, z) - y * z) + 0.5 * alpha * np.sum(np.square(coef))
-
-
 @pytest.mark.parametrize("average", [True, 569])
-def test_averaged_sgd_ends_closer_to_the_optimum_than_plain_sgd(average):
+def test_averaged_sgd_ends_closer_to_the_optimum_than_plain_sgd(breast_cancer, average):
     """With a constant step the iterate stalls at a noise floor; its mean does not.
 
     (Measured on this problem: with the decaying "optimal" step over 5-10
     epochs the plain iterate is already close and the average, dragged by the
     early iterates, is 3-10x further off; that is why ``average=k`` exists.)
     """
-    X, y = load_cancer()
+    X, y = breast_cancer
     alpha = 1e-2
     reference = SkLogisticRegression(C=1 / (alpha * X.shape[0]), tol=1e-10, max_iter=10_000)
     reference.fit(X, y)
-    best = objective(reference.coef_, reference.intercept_, X, y, alpha)
+    best = naive.objective(reference.coef_, reference.intercept_, X, y, alpha=alpha)
     params = dict(
         solver="sgd", alpha=alpha, learning_rate="constant", eta0=0.05, tol=None, max_iter=10,
         random_state=0,
     )  # fmt: skip
     plain = fastlr.LogisticRegression(**params).fit(X, y)
     averaged = fastlr.LogisticRegression(**params, average=average).fit(X, y)
-    gap_plain = objective(plain.coef_, plain.intercept_, X, y, alpha) - best
-    gap_averaged = objective(averaged.coef_, averaged.intercept_, X, y, alpha) - best
+    gap_plain = naive.objective(plain.coef_, plain.intercept_, X, y, alpha=alpha) - best
+    gap_averaged = naive.objective(averaged.coef_, averaged.intercept_, X, y, alpha=alpha) - best
     assert 0 <= gap_averaged < 0.5 * gap_plain
 
 
 @pytest.mark.parametrize("average", [True, 200])
 @pytest.mark.parametrize("max_iter", [1, 3])
-def test_average_equals_scikit_learns_sgd_classifier(average, max_iter):
+def test_average_equals_scikit_learns_sgd_classifier(breast_cancer, average, max_iter):
     """Same update order, schedule, t0 and averaging (sklearn's ``_plain_sgd``)."""
-    X, y = load_cancer()
+    X, y = breast_cancer
     alpha = 1e-3
     sk = SGDClassifier(
         loss="log_loss", alpha=alpha, learning_rate="optimal", shuffle=False,
@@ -357,8 +291,8 @@ def test_average_equals_scikit_learns_sgd_classifier(average, max_iter):
     np.testing.assert_allclose(ours.intercept_, sk.intercept_, rtol=1e-8, atol=1e-10)
 
 
-def test_average_needs_the_sgd_solver():
-    X, y = load_cancer()
+def test_average_needs_the_sgd_solver(breast_cancer):
+    X, y = breast_cancer
     for solver in ("minibatch", "gd", "lbfgs"):
         with pytest.raises(ValueError, match=f"average=True .* needs solver='sgd'.*{solver}"):
             fastlr.LogisticRegression(solver=solver, average=True).fit(X, y)
@@ -366,8 +300,8 @@ def test_average_needs_the_sgd_solver():
         fastlr.LogisticRegression(solver="minibatch", average=5).partial_fit(X, y, classes=[0, 1])
 
 
-def test_average_is_validated():
-    X, y = load_cancer()
+def test_average_is_validated(breast_cancer):
+    X, y = breast_cancer
     with pytest.raises(ValueError, match="average"):
         fastlr.LogisticRegression(solver="sgd", average=0).fit(X, y)
     with pytest.raises(ValueError, match="average"):

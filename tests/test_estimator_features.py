@@ -1,50 +1,28 @@
 """The full estimator: multiclass, L1/elastic-net, class weights, sparse X, online training.
 
 Every optimum is compared with scikit-learn's ``LogisticRegression`` through
-one float64 objective (below), the function both minimize divided by ``C S``.
+one float64 objective (:func:`naive.objective`), the function both minimize
+divided by ``C S``.
 Tolerances: lbfgs converges to the exact optimum, so 1e-6 relative (the
 issue's figure); proximal gd (ISTA) converges linearly but slowly on these
 ill-conditioned problems, so it is held to 1e-4 after enough iterations;
 stochastic solvers to 1% (their noise floor at a fixed budget).
 """
 
+import naive
 import numpy as np
 import pytest
 import scipy.sparse
-from scipy.special import logsumexp
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 import fastlr
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-def load_standardized(loader):
-    X, y = loader(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 DATASETS = {"iris": load_iris, "wine": load_wine, "digits": load_digits}
-
-
-def objective(coef, intercept, X, y, classes, C=1.0, l1_ratio=0.0, sample_weight=None):
-    """Mean (weighted) log-loss + (1 / (C S)) ((1 - r) / 2 ||W||^2 + r ||W||_1), in float64."""
-    X = np.asarray(X.toarray() if scipy.sparse.issparse(X) else X, dtype=np.float64)
-    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
-    scores = X @ coef.T + np.asarray(intercept, dtype=np.float64)
-    y_idx = np.searchsorted(classes, y)
-    if coef.shape[0] == 1:
-        z = scores[:, 0]
-        losses = np.logaddexp(0, z) - (y_idx == 1) * z
-    else:
-        losses = logsumexp(scores, axis=1) - scores[np.arange(len(y)), y_idx]
-    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    total = sw.sum()
-    penalty = (1 - l1_ratio) / 2 * np.sum(coef**2) + l1_ratio * np.abs(coef).sum()
-    return np.dot(sw, losses) / total + penalty / (C * total)
 
 
 def sklearn_fit(X, y, **params):
@@ -53,17 +31,27 @@ def sklearn_fit(X, y, **params):
     return SkLogisticRegression(**params).fit(X, y)
 
 
-def gap(model, reference, X, y, **kw):
+def gap(model, reference, X, y, C=1.0, l1_ratio=0.0):
     """Relative objective gap of ``model`` over ``reference`` (both fitted)."""
-    classes = reference.classes_
-    best = objective(reference.coef_, reference.intercept_, X, y, classes, **kw)
-    value = objective(model.coef_, model.intercept_, X, y, classes, **kw)
-    return (value - best) / best
+
+    def value(fitted):
+        return naive.objective(
+            fitted.coef_,
+            fitted.intercept_,
+            X,
+            y,
+            C=C,
+            l1_ratio=l1_ratio,
+            classes=reference.classes_,
+        )
+
+    best = value(reference)
+    return (value(model) - best) / best
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_multinomial_lbfgs_reaches_sklearn_optimum(name):
-    X, y = load_standardized(DATASETS[name])
+    X, y = naive.standardized(DATASETS[name])
     reference = sklearn_fit(X, y)
     model = fastlr.LogisticRegression(tol=1e-10, max_iter=10_000).fit(X, y)
     assert model.coef_.shape == (len(np.unique(y)), X.shape[1])
@@ -83,7 +71,7 @@ def test_multinomial_lbfgs_reaches_sklearn_optimum(name):
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_multinomial_first_order_solvers_reach_one_percent(params, dtype):
-    X, y = load_standardized(load_iris)
+    X, y = naive.standardized(load_iris)
     reference = sklearn_fit(X, y)
     model = fastlr.LogisticRegression(**params).fit(X.astype(dtype), y)
     assert model.coef_.dtype == dtype
@@ -91,7 +79,7 @@ def test_multinomial_first_order_solvers_reach_one_percent(params, dtype):
 
 
 def test_multinomial_predictions_follow_classes():
-    X, y = load_standardized(load_iris)
+    X, y = naive.standardized(load_iris)
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     model = fastlr.LogisticRegression().fit(X, labels)
     np.testing.assert_array_equal(model.classes_, ["setosa", "versicolor", "virginica"])
@@ -103,16 +91,9 @@ def test_multinomial_predictions_follow_classes():
     assert model.score(X, labels) > 0.9
 
 
-@pytest.fixture(scope="module")
-def cancer():
-    from sklearn.datasets import load_breast_cancer
-
-    return load_standardized(load_breast_cancer)
-
-
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
-def test_l1_and_elasticnet_gd_reach_saga_optimum(cancer, l1_ratio):
-    X, y = cancer
+def test_l1_and_elasticnet_gd_reach_saga_optimum(breast_cancer, l1_ratio):
+    X, y = breast_cancer
     C = 0.1
     reference = sklearn_fit(X, y, solver="saga", C=C, l1_ratio=l1_ratio, tol=1e-12)
     penalty = "l1" if l1_ratio == 1.0 else "elasticnet"
@@ -127,8 +108,8 @@ def test_l1_and_elasticnet_gd_reach_saga_optimum(cancer, l1_ratio):
 
 
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
-def test_l1_stochastic_solvers_reach_one_percent_and_sparsity(cancer, solver):
-    X, y = cancer
+def test_l1_stochastic_solvers_reach_one_percent_and_sparsity(breast_cancer, solver):
+    X, y = breast_cancer
     C = 0.1
     reference = sklearn_fit(X, y, solver="saga", C=C, l1_ratio=1.0, tol=1e-12)
     model = fastlr.LogisticRegression(
@@ -138,8 +119,8 @@ def test_l1_stochastic_solvers_reach_one_percent_and_sparsity(cancer, solver):
     assert np.sum(model.coef_ == 0) >= 5
 
 
-def test_l1_with_lbfgs_names_the_solvers_that_support_it(cancer):
-    X, y = cancer
+def test_l1_with_lbfgs_names_the_solvers_that_support_it(breast_cancer):
+    X, y = breast_cancer
     with pytest.raises(ValueError, match=r"penalty='l1' needs one of the solvers.*'gd'"):
         fastlr.LogisticRegression(penalty="l1").fit(X, y)
     with pytest.raises(ValueError, match=r"elasticnet' needs l1_ratio"):
@@ -147,8 +128,8 @@ def test_l1_with_lbfgs_names_the_solvers_that_support_it(cancer):
 
 
 @pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 1: 0.5}])
-def test_class_weight_matches_sklearn(cancer, class_weight):
-    X, y = cancer
+def test_class_weight_matches_sklearn(breast_cancer, class_weight):
+    X, y = breast_cancer
     sw = np.random.default_rng(0).integers(1, 4, size=len(y)).astype(float)
     reference = sklearn_fit(X, y, class_weight=class_weight)
     model = fastlr.LogisticRegression(class_weight=class_weight, tol=1e-10, max_iter=1000)
@@ -161,8 +142,8 @@ def test_class_weight_matches_sklearn(cancer, class_weight):
 
 @pytest.mark.parametrize("solver", ["lbfgs", "gd", "sgd", "minibatch"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_csr_input_gives_the_dense_model(cancer, solver, dtype):
-    X, y = cancer
+def test_csr_input_gives_the_dense_model(breast_cancer, solver, dtype):
+    X, y = breast_cancer
     X = np.where(np.abs(X) < 0.5, 0.0, X).astype(dtype)  # ~40% zeros
     params = dict(solver=solver, max_iter=20, tol=None, random_state=0, shuffle=True)
     dense = fastlr.LogisticRegression(**params).fit(X, y)
@@ -176,8 +157,8 @@ def test_csr_input_gives_the_dense_model(cancer, solver, dtype):
 
 
 @pytest.mark.parametrize("solver, batch_size", [("sgd", 1), ("minibatch", 25)])
-def test_partial_fit_over_chunks_equals_one_epoch_of_fit(cancer, solver, batch_size):
-    X, y = cancer
+def test_partial_fit_over_chunks_equals_one_epoch_of_fit(breast_cancer, solver, batch_size):
+    X, y = breast_cancer
     X, y = X[:500], y[:500]
     params = dict(
         solver=solver, alpha=1e-3, shuffle=False, learning_rate="optimal", batch_size=batch_size
@@ -191,8 +172,8 @@ def test_partial_fit_over_chunks_equals_one_epoch_of_fit(cancer, solver, batch_s
     assert online.t_ == fit.t_ == (500 if solver == "sgd" else 20)
 
 
-def test_partial_fit_needs_classes_and_known_labels(cancer):
-    X, y = cancer
+def test_partial_fit_needs_classes_and_known_labels(breast_cancer):
+    X, y = breast_cancer
     model = fastlr.LogisticRegression(solver="sgd")
     with pytest.raises(ValueError, match="first call to partial_fit needs classes="):
         model.partial_fit(X, y)
@@ -202,8 +183,8 @@ def test_partial_fit_needs_classes_and_known_labels(cancer):
     assert not hasattr(fastlr.LogisticRegression(solver="lbfgs"), "partial_fit")
 
 
-def test_warm_start_continues_from_the_previous_solution(cancer):
-    X, y = cancer
+def test_warm_start_continues_from_the_previous_solution(breast_cancer):
+    X, y = breast_cancer
     model = fastlr.LogisticRegression(warm_start=True, tol=1e-8, max_iter=1000).fit(X, y)
     first = model.n_iter_[0]
     model.fit(X, y)
@@ -212,8 +193,8 @@ def test_warm_start_continues_from_the_previous_solution(cancer):
     assert cold.n_iter_[0] == first
 
 
-def test_early_stopping_watches_a_held_out_score(cancer):
-    X, y = cancer
+def test_early_stopping_watches_a_held_out_score(breast_cancer):
+    X, y = breast_cancer
     params = dict(
         solver="sgd", early_stopping=True, validation_fraction=0.2, random_state=0, max_iter=500
     )
@@ -227,15 +208,15 @@ def test_early_stopping_watches_a_held_out_score(cancer):
     np.testing.assert_array_equal(again.coef_, model.coef_)
 
 
-def test_max_iter_warning_for_multinomial(cancer):
-    X, y = load_standardized(load_iris)
+def test_max_iter_warning_for_multinomial(breast_cancer):
+    X, y = naive.standardized(load_iris)
     with pytest.warns(ConvergenceWarning, match="lbfgs solver stopped at max_iter=2"):
         fastlr.LogisticRegression(max_iter=2).fit(X, y)
 
 
-def test_dataframe_input_records_feature_names(cancer):
+def test_dataframe_input_records_feature_names(breast_cancer):
     pd = pytest.importorskip("pandas")
-    X, y = cancer
+    X, y = breast_cancer
     frame = pd.DataFrame(X[:, :4], columns=["a", "b", "c", "d"])
     model = fastlr.LogisticRegression().fit(frame, y)
     np.testing.assert_array_equal(model.feature_names_in_, ["a", "b", "c", "d"])

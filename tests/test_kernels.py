@@ -6,8 +6,10 @@ kernels accumulate in float32: with n ~ 1e3 terms the rounding error is about
 sqrt(n) * 6e-8 ~ 2e-6 relative, so 1e-4 leaves a wide, principled margin.
 """
 
+import naive
 import numpy as np
 import pytest
+from naive import RTOL, assert_bitwise_equal_across_threads, assert_close, binary_problem
 
 import fastlr
 from fastlr import reference
@@ -16,22 +18,8 @@ from fastlr._threads import numba_threads
 from fastlr.kernels import binary_dense, hardware, maths, reduction, steps
 
 METHODS = ("loop", "vectorized", "parallel")
-RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 NO_L1 = np.empty(0)
 NO_AVERAGE = (0.0, np.empty(0), np.empty(0))  # average_start, avg_coef, avg_intercept: off
-
-
-def make_problem(n=5000, d=7, scale=1.0, dtype=np.float64, seed=0):
-    """Random binary problem with scores of magnitude ~``scale``.
-
-    The default n spans several chunks, so ``method="parallel"`` runs the
-    prange kernel (one chunk falls back to the serial loop).
-    """
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = (rng.random(n) < 0.4).astype(float)
-    coef = rng.standard_normal(d) * scale / np.sqrt(d)
-    return X.astype(dtype), y, coef.astype(dtype), 0.3 * scale
 
 
 def loss64(X, y, coef, intercept):
@@ -39,17 +27,10 @@ def loss64(X, y, coef, intercept):
     return reference.numpy_gradient(X.astype(float), y, coef.astype(float), intercept)[2]
 
 
-def assert_close(actual, expected, rtol):
-    """Relative closeness of a vector measured against its norm."""
-    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
-    scale = max(np.linalg.norm(expected), 1e-300)
-    assert np.linalg.norm(actual - expected) <= rtol * scale
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("method", METHODS)
 def test_gradient_matches_numpy_reference(method, dtype):
-    X, y, coef, b = make_problem(dtype=dtype)
+    X, y, coef, b = binary_problem(dtype=dtype)
     g, g0, loss = fastlr.gradient(X, y, coef, b, method=method)
     rg, rg0, rloss = reference.numpy_gradient(X.astype(float), y, coef.astype(float), b)
     assert g.dtype == dtype and g0.dtype == dtype and loss.dtype == dtype
@@ -60,26 +41,22 @@ def test_gradient_matches_numpy_reference(method, dtype):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_gradient_matches_central_finite_differences(method):
-    X, y, coef, b = make_problem(d=5)
+    X, y, coef, b = binary_problem(d=5)
     g, g0, _ = fastlr.gradient(X, y, coef, b, method=method)
     # Central differences: truncation error ~h^2 * f''' ~ 1e-10, rounding
     # ~eps / h ~ 1e-11, so 1e-8 relative is a safe bound on their sum.
-    h = 1e-5
-    fd = np.empty(coef.shape[0])
-    for j in range(coef.shape[0]):
-        step = np.zeros_like(coef)
-        step[j] = h
-        fd[j] = (loss64(X, y, coef + step, b) - loss64(X, y, coef - step, b)) / (2 * h)
-    fd0 = (loss64(X, y, coef, b + h) - loss64(X, y, coef, b - h)) / (2 * h)
-    assert_close(g, fd, 1e-8)
-    assert g0 == pytest.approx(fd0, rel=1e-8, abs=1e-12)
+    fd = naive.finite_difference(
+        lambda p: loss64(X, y, p[:-1], p[-1]), np.append(coef, b), h=1e-5, order=2
+    )
+    assert_close(g, fd[:-1], 1e-8)
+    assert g0 == pytest.approx(fd[-1], rel=1e-8, abs=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("method", METHODS)
 def test_extreme_scores_stay_finite_and_exact(method, dtype):
     """|z| up to 1e4: sigmoid saturates, the loss grows linearly, nothing overflows."""
-    X, y, coef, _ = make_problem(d=4, dtype=dtype)
+    X, y, coef, _ = binary_problem(d=4, dtype=dtype)
     X[:, 0] = np.linspace(-1, 1, X.shape[0], dtype=dtype)
     coef = np.array([1e4, 0.0, 0.0, 0.0], dtype=dtype)
     g, g0, loss = fastlr.gradient(X, y, coef, 0.0, method=method)
@@ -127,19 +104,13 @@ def test_vectorized_log1p_is_accurate_from_subnormal_to_huge_arguments():
 
 
 def test_parallel_gradient_is_bitwise_reproducible_across_calls_and_threads():
-    X, y, coef, b = make_problem(n=20_000, d=33)
+    X, y, coef, b = binary_problem(n=20_000, d=33)
     assert reduction.n_chunks_for(X.shape[0]) > 2
-    results = []
-    for n_jobs in (1, 2, 1, 2):
-        with numba_threads(n_jobs):
-            results.append(fastlr.gradient(X, y, coef, b, method="parallel"))
-    for g, g0, loss in results[1:]:
-        assert np.array_equal(g, results[0][0])
-        assert g0 == results[0][1] and loss == results[0][2]
+    assert_bitwise_equal_across_threads(lambda: fastlr.gradient(X, y, coef, b, method="parallel"))
 
 
 def test_gradient_sums_on_row_slices_add_up_to_the_full_gradient():
-    X, y, coef, b = make_problem(n=3000, d=6)
+    X, y, coef, b = binary_problem(n=3000, d=6)
     sw = np.empty(0)
     full, full_b, full_loss = gradient_sums(X, y, sw, coef, b)
     out = np.zeros(6)
@@ -155,7 +126,7 @@ def test_gradient_sums_on_row_slices_add_up_to_the_full_gradient():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_integer_sample_weights_equal_repeated_rows(method):
-    X, y, coef, b = make_problem(n=100, d=4)
+    X, y, coef, b = binary_problem(n=100, d=4)
     weights = np.random.default_rng(1).integers(0, 4, size=100)
     weights[0] = 1
     g, g0, loss = fastlr.gradient(X, y, coef, b, method=method, sample_weight=weights)
@@ -167,7 +138,7 @@ def test_integer_sample_weights_equal_repeated_rows(method):
 
 
 def test_float32_input_is_computed_in_float32():
-    X, y, coef, b = make_problem(dtype=np.float32)
+    X, y, coef, b = binary_problem(dtype=np.float32)
     g, g0, loss = fastlr.gradient(X, y.astype(np.float32), coef, b)
     assert (g.dtype, g0.dtype, loss.dtype) == (np.float32,) * 3
     for method in METHODS:
@@ -180,24 +151,13 @@ def test_float32_input_is_computed_in_float32():
         assert any(sig[0].dtype.name == "float32" for sig in signatures)
 
 
-def naive_sgd_epoch(X, y, order, coef, intercept, alpha, eta):
-    """Seed 000's per-example rule with an explicit L2 shrink, in plain Python."""
-    coef = coef.astype(float).copy()
-    for i in order:
-        a = reference.numpy_sigmoid(np.array(X[i] @ coef + intercept))
-        dz = float(a) - y[i]
-        coef = (1 - eta * alpha) * coef - eta * dz * X[i]
-        intercept -= eta * dz
-    return coef, intercept
-
-
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
 def test_sgd_epoch_matches_the_seed_update_rule(alpha):
     """The weight-scaling trick gives the same iterates as shrinking w explicitly."""
-    X, y, coef, b = make_problem(n=60, d=5)
+    X, y, coef, b = binary_problem(n=60, d=5)
     order = np.random.default_rng(2).permutation(60).astype(np.int64)
     eta = 0.1
-    expected_coef, expected_b = naive_sgd_epoch(X, y, order, coef, b, alpha, eta)
+    expected_coef, expected_b, *_ = naive.naive_sgd_epoch(X, y, order, coef, b, alpha, eta)
     coef_k, b_k = coef.copy(), np.array([b])
     rate = np.array([eta, 0.5, 1.0])
     _, t = binary_dense.binary_sgd_epoch(
@@ -217,17 +177,11 @@ def test_sgd_epoch_loss_is_the_sum_of_each_examples_loss_before_its_update(dtype
     example's weighted loss is taken at the weights before its own update.
     """
     n = 2 * maths.LOSS_BATCH + 22
-    X, y, coef, b = make_problem(n=n, d=5, scale=3.0)
+    X, y, coef, b = binary_problem(n=n, d=5, scale=3.0)
     sw = np.random.default_rng(5).uniform(0.5, 2.0, n)
     order = np.random.default_rng(2).permutation(n).astype(np.int64)
     alpha, eta = 0.05, 0.1
-    expected, w, w0 = 0.0, coef.copy(), b
-    for i in order:
-        z = X[i] @ w + w0
-        expected += sw[i] * (np.logaddexp(0.0, z) - y[i] * z)
-        dz = sw[i] * (float(reference.numpy_sigmoid(np.array(z))) - y[i])
-        w = (1 - eta * alpha) * w - eta * dz * X[i]
-        w0 -= eta * dz
+    expected = naive.naive_sgd_epoch(X, y, order, coef, b, alpha, eta, sw=sw).loss_sum
     cast = [a.astype(dtype) for a in (X, y, sw, coef)]
     sum_loss, _ = binary_dense.binary_sgd_epoch(
         cast[0], cast[1], cast[2], order, cast[3], np.array([b], dtype), True, alpha, 0.0,
@@ -242,7 +196,7 @@ def test_sgd_epoch_loss_is_the_sum_of_each_examples_loss_before_its_update(dtype
 @pytest.mark.parametrize(("n", "d"), [(80, 5), (200, 600)])
 def test_minibatch_epoch_with_one_batch_is_one_gradient_step(n, d):
     """(200, 600): three parts of shuffled rows, each summed over several blocks."""
-    X, y, coef, b = make_problem(n=n, d=d)
+    X, y, coef, b = binary_problem(n=n, d=d)
     alpha, eta = 0.01, 0.3
     rg, rg0, _ = reference.numpy_gradient(X, y, coef, b)
     coef_k, b_k = coef.copy(), np.array([b])
@@ -274,7 +228,7 @@ def test_minibatch_epoch_sums_a_batch_in_parts_reproducibly_across_threads():
     """Batches of 1000 and 400 shuffled rows are summed in 8 and 6 parallel
     parts: one batch is one step of the mean gradient, and the iterates are
     bitwise the same on 1 and 2 threads."""
-    X, y, coef, b = make_problem(n=1000, d=5)
+    X, y, coef, b = binary_problem(n=1000, d=5)
     alpha, eta = 0.01, 0.3
     assert (reduction.batch_parts(1000), reduction.batch_parts(400)) == (8, 6)
     order = np.random.default_rng(3).permutation(1000).astype(np.int64)
@@ -300,7 +254,7 @@ def test_minibatch_epoch_sums_a_batch_in_parts_reproducibly_across_threads():
 
 
 def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
-    X, y, coef, b = make_problem(n=80, d=5)
+    X, y, coef, b = binary_problem(n=80, d=5)
     alpha, l1, eta = 0.01, 0.05, 0.3
     rg, _, _ = reference.numpy_gradient(X, y, coef, b)
     coef_k, b_k = coef.copy(), np.array([b])
@@ -315,31 +269,11 @@ def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
     np.testing.assert_allclose(coef_k, expected, rtol=1e-12, atol=1e-15)
 
 
-def naive_sgd_l1_epoch(X, y, order, coef, intercept, alpha, l1, eta):
-    """Tsuruoka et al.'s cumulative L1 penalty on explicit weights, in plain Python."""
-    coef = coef.astype(float).copy()
-    q = np.zeros_like(coef)
-    u = 0.0
-    for i in order:
-        dz = float(reference.numpy_sigmoid(np.array(X[i] @ coef + intercept))) - y[i]
-        coef = (1 - eta * alpha) * coef - eta * dz * X[i]
-        u += eta * l1
-        for j in range(coef.shape[0]):
-            before = coef[j]
-            if before > 0:
-                coef[j] = max(0.0, before - (u + q[j]))
-            elif before < 0:
-                coef[j] = min(0.0, before + (u - q[j]))
-            q[j] += coef[j] - before
-        intercept -= eta * dz
-    return coef, intercept
-
-
 def test_sgd_epoch_l1_matches_the_cumulative_penalty_rule():
-    X, y, coef, b = make_problem(n=60, d=5)
+    X, y, coef, b = binary_problem(n=60, d=5)
     order = np.random.default_rng(3).permutation(60).astype(np.int64)
     alpha, l1, eta = 0.02, 0.01, 0.1
-    expected_coef, expected_b = naive_sgd_l1_epoch(X, y, order, coef, b, alpha, l1, eta)
+    expected_coef, expected_b, *_ = naive.naive_sgd_epoch(X, y, order, coef, b, alpha, eta, l1=l1)
     coef_k, b_k, state = coef.copy(), np.array([b]), np.zeros(6)
     rate = np.array([eta, 0.5, 1.0])
     binary_dense.binary_sgd_epoch(
@@ -364,7 +298,7 @@ def test_schedules_follow_scikit_learn_definitions():
 
 
 def test_read_sum_kernels_sum_x():
-    X, *_ = make_problem(n=5000, d=9)
+    X, *_ = binary_problem(n=5000, d=9)
     expected = X.sum()
     assert reduction.array_sum(X) == pytest.approx(expected, rel=1e-12, abs=1e-9)
     n_chunks = reduction.n_chunks_for(5000)

@@ -17,13 +17,21 @@ Tolerances are designed, not tuned:
   ~1e-12; 1e-6 relative is the issue's definition of "reached the optimum".
 """
 
+import naive
 import numpy as np
 import pytest
 import scipy.optimize
-from scipy.special import logsumexp
+from naive import (
+    RTOL,
+    assert_bitwise_equal_across_threads,
+    assert_close,
+    assert_sums_close,
+    contract_sums,
+    multinomial_problem,
+    softmax_sums,
+)
 from sklearn.datasets import load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 import fastlr
@@ -38,76 +46,7 @@ from fastlr.kernels.multinomial_dense import (
     multinomial_sgd_epoch,
 )
 
-RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 NO_ORDER = np.empty(0, np.int64)
-
-
-def make_problem(n=5000, d=6, n_classes=4, scale=1.0, dtype=np.float64, seed=0):
-    """Random multinomial problem with scores of magnitude ~``scale``.
-
-    Labels are drawn from the model's own softmax (the Gumbel-max trick), so
-    there is something to learn. Returns ``(X, y, sw, coef, intercept)``: X
-    C-contiguous, y int64 classes, positive weights, coef (n_classes, d) and
-    intercept (n_classes,), all floats in ``dtype``. The default n spans
-    several chunks of the parallel kernel.
-    """
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    coef = rng.standard_normal((n_classes, d)) * scale / np.sqrt(d)
-    intercept = rng.standard_normal(n_classes) * 0.3 * scale
-    scores = X @ coef.T + intercept + rng.gumbel(size=(n, n_classes))
-    y = np.argmax(scores, axis=1).astype(np.int64)
-    sw = rng.uniform(0.5, 2.0, size=n)
-    return tuple(a.astype(dtype) if a is not y else a for a in (X, y, sw, coef, intercept))
-
-
-def reference_sums(X, y, sw, coef, intercept):
-    """Gradient and loss sums in float64 NumPy, from the stable log-softmax.
-
-    Returns ``(grad_coef, grad_intercept, loss_sum)``: ``sum_i sw_i (p_i - e_{y_i})
-    x_i^T``, ``sum_i sw_i (p_i - e_{y_i})`` and ``sum_i sw_i (logsumexp(z_i) - z_i[y_i])``.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    n = X.shape[0]
-    sw = np.ones(n) if len(sw) == 0 else np.asarray(sw, dtype=np.float64)
-    scores = X @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
-    log_prob = scores - logsumexp(scores, axis=1, keepdims=True)
-    rows = np.arange(n)
-    residual = np.exp(log_prob)
-    residual[rows, y] = 0.0
-    residual[rows, y] = -residual.sum(axis=1)
-    residual *= sw[:, None]
-    return residual.T @ X, residual.sum(axis=0), float(sw @ -log_prob[rows, y])
-
-
-def reference_objective(X, y, sw, coef, intercept, alpha):
-    """Weighted mean loss plus ``alpha / 2 ||coef||^2``, in float64."""
-    total = X.shape[0] if len(sw) == 0 else float(np.sum(sw, dtype=np.float64))
-    coef = np.asarray(coef, dtype=np.float64)
-    loss_sum = reference_sums(X, y, sw, coef, intercept)[2]
-    return loss_sum / total + 0.5 * alpha * float(np.sum(coef**2))
-
-
-def kernel_sums(X, y, sw, coef, intercept, with_loss=True):
-    """``multinomial_dense.gradient_sums`` into fresh zero buffers."""
-    grad = np.zeros_like(coef)
-    grad_b = np.zeros_like(intercept)
-    cost = multinomial_dense.gradient_sums(X, y, sw, coef, intercept, with_loss, grad, grad_b)
-    return grad, grad_b, cost
-
-
-def assert_close(actual, expected, rtol):
-    """Relative closeness of an array measured against its norm."""
-    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
-    scale = max(np.linalg.norm(expected), 1e-300)
-    assert np.linalg.norm(actual - expected) <= rtol * scale
-
-
-def assert_sums_close(actual, expected, rtol):
-    """Closeness of ``(grad_coef, grad_intercept, loss_sum)`` triples."""
-    assert_close(actual[0], expected[0], rtol)
-    assert_close(actual[1], expected[1], rtol)
-    assert actual[2] == pytest.approx(expected[2], rel=rtol)
 
 
 # --------------------------------------------------------------------------
@@ -125,15 +64,15 @@ SHAPES = [(301, 6, 4), (5000, 6, 4), (301, 700, 3), (1001, 9, 10)]
 @pytest.mark.parametrize(("n", "d", "n_classes"), SHAPES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_gradient_sums_match_numpy_reference(dtype, n, d, n_classes, weighted):
-    X, y, sw, coef, intercept = make_problem(n=n, d=d, n_classes=n_classes, dtype=dtype)
+    X, y, sw, coef, intercept = multinomial_problem(n=n, d=d, n_classes=n_classes, dtype=dtype)
     sw = sw if weighted else np.empty(0, dtype)
-    actual = kernel_sums(X, y, sw, coef, intercept)
+    actual = contract_sums(X, y, sw, coef, intercept)
     assert actual[0].dtype == dtype and actual[1].dtype == dtype
-    assert_sums_close(actual, reference_sums(X, y, sw, coef, intercept), RTOL[dtype])
+    assert_sums_close(actual, softmax_sums(X, y, sw, coef, intercept), RTOL[dtype])
 
 
 def test_fused_kernel_runs_on_several_chunks_and_matches_the_serial_one():
-    X, y, sw, coef, intercept = make_problem(n=7000)
+    X, y, sw, coef, intercept = multinomial_problem(n=7000)
     n_chunks = multinomial_n_chunks(X.shape[0], coef.shape[0])
     assert n_chunks > 2
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
@@ -146,18 +85,18 @@ def test_fused_kernel_runs_on_several_chunks_and_matches_the_serial_one():
 
 
 def test_rows_gradient_sums_the_rows_of_order_between_start_and_stop():
-    X, y, sw, coef, intercept = make_problem(n=200)
+    X, y, sw, coef, intercept = multinomial_problem(n=200)
     order = np.random.default_rng(3).permutation(200).astype(np.int64)
     grad, grad_b = np.zeros_like(coef), np.zeros_like(intercept)
     cost = multinomial_rows_gradient(X, y, sw, order, 50, 157, coef, intercept, True, grad, grad_b)
     rows = order[50:157]
-    expected = reference_sums(X[rows], y[rows], sw[rows], coef, intercept)
+    expected = softmax_sums(X[rows], y[rows], sw[rows], coef, intercept)
     assert_sums_close((grad, grad_b, cost), expected, 1e-10)
 
 
 def test_sums_are_added_into_the_buffers_and_row_slices_add_up():
-    X, y, sw, coef, intercept = make_problem(n=6000)
-    full = kernel_sums(X, y, sw, coef, intercept)
+    X, y, sw, coef, intercept = multinomial_problem(n=6000)
+    full = contract_sums(X, y, sw, coef, intercept)
     grad, grad_b = np.ones_like(coef), np.ones_like(intercept)
     cost = 0.0
     for rows in np.array_split(np.arange(6000), 3):
@@ -169,9 +108,9 @@ def test_sums_are_added_into_the_buffers_and_row_slices_add_up():
 
 @pytest.mark.parametrize("n", [300, 5000])
 def test_loss_is_only_computed_when_asked(n):
-    X, y, sw, coef, intercept = make_problem(n=n)
-    with_loss = kernel_sums(X, y, sw, coef, intercept, with_loss=True)
-    without = kernel_sums(X, y, sw, coef, intercept, with_loss=False)
+    X, y, sw, coef, intercept = multinomial_problem(n=n)
+    with_loss = contract_sums(X, y, sw, coef, intercept, with_loss=True)
+    without = contract_sums(X, y, sw, coef, intercept, with_loss=False)
     assert without[2] == 0.0 and with_loss[2] > 0.0
     assert np.array_equal(without[0], with_loss[0])
     assert np.array_equal(without[1], with_loss[1])
@@ -180,13 +119,13 @@ def test_loss_is_only_computed_when_asked(n):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_extreme_scores_stay_finite_and_exact(dtype):
     """|z| up to 1e4: softmax saturates, the loss grows linearly, nothing overflows."""
-    X, y, sw, coef, intercept = make_problem(n=5000, d=3, n_classes=3, dtype=dtype)
+    X, y, sw, coef, intercept = multinomial_problem(n=5000, d=3, n_classes=3, dtype=dtype)
     X[:, 0] = np.linspace(-1, 1, X.shape[0], dtype=dtype)
     coef[:] = 0
     coef[:, 0] = np.array([1e4, -1e4, 0.0], dtype=dtype)
-    grad, grad_b, cost = kernel_sums(X, y, sw, coef, intercept)
+    grad, grad_b, cost = contract_sums(X, y, sw, coef, intercept)
     assert np.all(np.isfinite(grad)) and np.all(np.isfinite(grad_b)) and np.isfinite(cost)
-    expected = reference_sums(X, y, sw, coef, intercept)
+    expected = softmax_sums(X, y, sw, coef, intercept)
     assert_sums_close((grad, grad_b, cost), expected, RTOL[dtype])
     assert cost / np.sum(sw, dtype=float) > 1000  # misclassified at |z| ~ 1e4: loss ~ |z|
 
@@ -198,16 +137,16 @@ def test_loss_of_a_confident_correct_prediction_keeps_its_relative_precision(dty
     coef = np.array([[30.0], [0.0], [-5.0]], dtype=dtype)
     intercept = np.zeros(3, dtype=dtype)
     y = np.zeros(1, np.int64)
-    grad, grad_b, cost = kernel_sums(X, y, np.empty(0, dtype), coef, intercept)
-    expected = reference_sums(X, y, [1.0], coef, intercept)
+    grad, grad_b, cost = contract_sums(X, y, np.empty(0, dtype), coef, intercept)
+    expected = softmax_sums(X, y, [1.0], coef, intercept)
     assert 0.0 < expected[2] < 1e-12
     assert_sums_close((grad, grad_b, cost), expected, RTOL[dtype])
 
 
 def test_two_classes_equal_binary_logistic_regression():
     """softmax([z0, z1]) is the sigmoid of z1 - z0: K=2 is the binary model with w1 - w0."""
-    X, y, sw, coef, intercept = make_problem(n=5000, n_classes=2)
-    grad, grad_b, cost = kernel_sums(X, y, sw, coef, intercept)
+    X, y, sw, coef, intercept = multinomial_problem(n=5000, n_classes=2)
+    grad, grad_b, cost = contract_sums(X, y, sw, coef, intercept)
     total = sw.sum()
     binary_grad, binary_grad_b, binary_loss = fastlr.gradient(
         X, y, coef[1] - coef[0], intercept[1] - intercept[0], sample_weight=sw
@@ -219,21 +158,14 @@ def test_two_classes_equal_binary_logistic_regression():
 
 
 def test_fused_gradient_is_bitwise_identical_across_calls_and_threads():
-    X, y, sw, coef, intercept = make_problem(n=20_000, d=17, n_classes=5)
+    X, y, sw, coef, intercept = multinomial_problem(n=20_000, d=17, n_classes=5)
     assert multinomial_n_chunks(X.shape[0], 5) > 2
-    results = []
-    for n_jobs in (1, 2, 1, 2):
-        with numba_threads(n_jobs):
-            results.append(kernel_sums(X, y, sw, coef, intercept))
-    for grad, grad_b, cost in results[1:]:
-        assert np.array_equal(grad, results[0][0])
-        assert np.array_equal(grad_b, results[0][1])
-        assert cost == results[0][2]
+    assert_bitwise_equal_across_threads(lambda: contract_sums(X, y, sw, coef, intercept))
 
 
 def test_float32_input_is_computed_in_float32():
-    X, y, sw, coef, intercept = make_problem(n=5000, dtype=np.float32)
-    grad, grad_b, _ = kernel_sums(X, y, sw, coef, intercept)
+    X, y, sw, coef, intercept = multinomial_problem(n=5000, dtype=np.float32)
+    grad, grad_b, _ = contract_sums(X, y, sw, coef, intercept)
     assert grad.dtype == np.float32 and grad_b.dtype == np.float32
     for dispatcher in (multinomial_rows_gradient, multinomial_fused_gradient):
         assert any(sig[0].dtype.name == "float32" for sig in dispatcher.signatures)
@@ -251,46 +183,35 @@ def make_objective(X, y, sw, n_classes, C=1.0, fit_intercept=True):
     return Objective(datafit, 1.0 / (C * total), fit_intercept)
 
 
-def fourth_order_difference(f, x, h=1e-3):
-    """Gradient of ``f`` at ``x``: ``(f(-2h) - 8 f(-h) + 8 f(h) - f(2h)) / 12h`` per coordinate."""
-    stencil = ((-2, 1.0), (-1, -8.0), (1, 8.0), (2, -1.0))
-    grad = np.empty_like(x)
-    for j in range(x.shape[0]):
-        step = np.zeros_like(x)
-        step[j] = h
-        grad[j] = sum(weight * f(x + shift * step) for shift, weight in stencil) / (12 * h)
-    return grad
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_objective_gradient_matches_finite_differences(dtype):
-    X, y, sw, coef, intercept = make_problem(n=400, d=4, n_classes=3, dtype=dtype)
+    X, y, sw, coef, intercept = multinomial_problem(n=400, d=4, n_classes=3, dtype=dtype)
     objective = make_objective(X, y, sw, 3, C=0.1)
     params = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
 
     def f64(p):
-        return reference_objective(X, y, sw, p[:12].reshape(3, 4), p[12:], objective.alpha)
+        return naive.objective(p[:12].reshape(3, 4), p[12:], X, y, sw, alpha=objective.alpha)
 
     value, grad = objective.value_and_grad(params)
     assert grad.dtype == np.float64 and grad.shape == (objective.n_params,)
     assert value == pytest.approx(f64(params), rel=RTOL[dtype])
-    assert_close(grad, fourth_order_difference(f64, params), RTOL[dtype])
+    assert_close(grad, naive.finite_difference(f64, params, h=1e-3, order=4), RTOL[dtype])
 
 
 def test_objective_without_intercept_reports_a_zero_intercept_gradient():
-    X, y, _, coef, intercept = make_problem(n=100, n_classes=3)
+    X, y, _, coef, intercept = multinomial_problem(n=100, n_classes=3)
     objective = make_objective(X, y, np.empty(0), 3, fit_intercept=False)
     value, grad, grad_b = objective(coef, intercept)
     assert np.all(grad_b == 0.0)
-    expected = reference_sums(X, y, [], coef, intercept)
+    expected = softmax_sums(X, y, [], coef, intercept)
     assert_close(grad, expected[0] / 100 + objective.alpha * coef, 1e-12)
-    assert value == pytest.approx(reference_objective(X, y, [], coef, intercept, objective.alpha))
+    assert value == pytest.approx(naive.objective(coef, intercept, X, y, alpha=objective.alpha))
 
 
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_flat_evaluation_equals_the_objective_with_both_penalties(fit_intercept):
     """``value_and_grad_into`` (float64: sums into the flat buffer) against ``__call__``."""
-    X, y, sw, coef, intercept = make_problem(n=300, d=5, n_classes=4)
+    X, y, sw, coef, intercept = multinomial_problem(n=300, d=5, n_classes=4)
     datafit = make_objective(X, y, sw, 4).datafit
     objective = Objective(datafit, alpha=0.03, fit_intercept=fit_intercept, l1=0.02)
     params = np.concatenate([coef.ravel(), intercept])
@@ -302,17 +223,12 @@ def test_flat_evaluation_equals_the_objective_with_both_penalties(fit_intercept)
 
 
 def test_unpack_splits_flat_parameters_into_coef_and_intercept():
-    X, y, sw, *_ = make_problem(n=10, d=3, n_classes=4, dtype=np.float32)
+    X, y, sw, *_ = multinomial_problem(n=10, d=3, n_classes=4, dtype=np.float32)
     objective = make_objective(X, y, sw, 4)
     coef, intercept = objective.unpack(np.arange(16.0))
     assert coef.dtype == np.float32 and coef.flags.c_contiguous and coef.shape == (4, 3)
     assert np.array_equal(coef.ravel(), np.arange(12.0))
     assert np.array_equal(intercept, [12.0, 13.0, 14.0, 15.0])
-
-
-def _standardized(loader):
-    X, y = loader(return_X_y=True)
-    return np.ascontiguousarray(StandardScaler().fit_transform(X)), y.astype(np.int64)
 
 
 def minimize_lbfgs(objective):
@@ -328,15 +244,15 @@ def minimize_lbfgs(objective):
 
 @pytest.mark.parametrize("loader", [load_iris, load_wine, load_digits])
 def test_lbfgs_on_the_objective_reaches_scikit_learns_optimum(loader):
-    X, y = _standardized(loader)
+    X, y = naive.standardized(loader)
     objective = make_objective(X, y, np.empty(0), int(y.max()) + 1, C=1.0)
     # One BLAS thread: on a loaded 2-core machine, OpenBLAS threads spinning
     # against numba's made both fits up to 50x slower.
     with threadpool_limits(limits=1, user_api="blas"):
         result = minimize_lbfgs(objective)
         model = SkLogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(X, y)
-    sklearn_value = reference_objective(X, y, [], model.coef_, model.intercept_, objective.alpha)
-    ours = reference_objective(X, y, [], *objective.unpack(result.x), objective.alpha)
+    sklearn_value = naive.objective(model.coef_, model.intercept_, X, y, alpha=objective.alpha)
+    ours = naive.objective(*objective.unpack(result.x), X, y, alpha=objective.alpha)
     assert ours == pytest.approx(result.fun, rel=1e-12)
     assert ours == pytest.approx(sklearn_value, rel=1e-6)
 
@@ -344,41 +260,6 @@ def test_lbfgs_on_the_objective_reaches_scikit_learns_optimum(loader):
 # --------------------------------------------------------------------------
 # Stochastic epochs
 # --------------------------------------------------------------------------
-
-
-def softmax_residual64(coef, intercept, x, label, weight):
-    """``weight * (softmax(W x + b) - e_label)`` in float64."""
-    scores = coef @ x + intercept
-    residual = np.exp(scores - logsumexp(scores))
-    residual[label] -= 1.0
-    return weight * residual
-
-
-def naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, eta):
-    """Per-example softmax SGD with an explicit L2 shrink, in plain NumPy."""
-    coef, intercept = coef.astype(float), intercept.astype(float)
-    for t, i in enumerate(order, start=1):
-        residual = softmax_residual64(coef, intercept, X[i], y[i], sw[i])
-        step = eta(t)
-        coef = (1 - step * alpha) * coef - step * np.outer(residual, X[i])
-        intercept = intercept - step * residual
-    return coef, intercept
-
-
-def naive_minibatch_epoch(X, y, sw, order, batch_size, coef, intercept, alpha, eta):
-    """Mini-batch SGD on the weighted mean gradient plus ``alpha W``, in plain NumPy."""
-    coef, intercept = coef.astype(float), intercept.astype(float)
-    for t, start in enumerate(range(0, len(order), batch_size), start=1):
-        rows = order[start : start + batch_size]
-        grad, grad_b, _ = reference_sums(X[rows], y[rows], sw[rows], coef, intercept)
-        weight = float(np.sum(sw[rows]))
-        coef = coef - eta(t) * (grad / weight + alpha * coef)
-        intercept = intercept - eta(t) * grad_b / weight
-    return coef, intercept
-
-
-def invscaling(eta0, power_t):
-    return lambda t: eta0 / t**power_t
 
 
 RATE = np.array([0.2, 0.5, 1.0])  # eta0, power_t, t0 of the invscaling schedule
@@ -390,9 +271,10 @@ NO_AVERAGE = (0.0, np.empty((0, 0)), np.empty(0))
 @pytest.mark.parametrize("alpha", [0.0, 0.05])
 def test_sgd_epoch_matches_the_naive_update_rule(alpha):
     """The weight-scaling trick gives the iterates of shrinking W explicitly."""
-    X, y, sw, coef, intercept = make_problem(n=60, d=5, n_classes=3)
+    X, y, sw, coef, intercept = multinomial_problem(n=60, d=5, n_classes=3)
     order = np.random.default_rng(2).permutation(60).astype(np.int64)
-    expected = naive_sgd_epoch(X, y, sw, order, coef, intercept, alpha, invscaling(0.2, 0.5))
+    eta = naive.invscaling(0.2, 0.5)
+    expected = naive.naive_sgd_epoch(X, y, order, coef, intercept, alpha, eta, sw=sw)
     coef_k, intercept_k = coef.copy(), intercept.copy()
     sum_loss, t = multinomial_sgd_epoch(
         X, y, sw, order, coef_k, intercept_k, True, alpha, 0.0, NO_L1, steps.INVSCALING,
@@ -404,7 +286,7 @@ def test_sgd_epoch_matches_the_naive_update_rule(alpha):
 
 
 def test_sgd_epoch_without_intercept_leaves_it_unchanged():
-    X, y, sw, coef, intercept = make_problem(n=30, d=3, n_classes=3)
+    X, y, sw, coef, intercept = multinomial_problem(n=30, d=3, n_classes=3)
     order = np.arange(30, dtype=np.int64)
     intercept_k = intercept.copy()
     multinomial_sgd_epoch(
@@ -419,11 +301,11 @@ def test_sgd_epoch_without_intercept_leaves_it_unchanged():
     [(60, 7), (60, 60), (400, 300)],  # 300-row batches are summed in 4 parallel parts
 )
 def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
-    X, y, sw, coef, intercept = make_problem(n=n, d=5, n_classes=3)
+    X, y, sw, coef, intercept = multinomial_problem(n=n, d=5, n_classes=3)
     order = np.random.default_rng(4).permutation(n).astype(np.int64)
     alpha = 0.05
-    expected = naive_minibatch_epoch(
-        X, y, sw, order, batch_size, coef, intercept, alpha, invscaling(0.2, 0.5)
+    expected = naive.naive_minibatch_epoch(
+        X, y, sw, order, batch_size, coef, intercept, alpha, naive.invscaling(0.2, 0.5)
     )
     coef_k, intercept_k = coef.copy(), intercept.copy()
     _, t = multinomial_minibatch_epoch(
@@ -448,7 +330,7 @@ def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
 
 
 def test_minibatch_epoch_is_bitwise_identical_across_threads():
-    X, y, sw, coef, intercept = make_problem(n=1000, d=5, n_classes=3)
+    X, y, sw, coef, intercept = multinomial_problem(n=1000, d=5, n_classes=3)
     order = np.random.default_rng(5).permutation(1000).astype(np.int64)
     assert reduction.batch_parts(300) == 4
     results = []
@@ -466,7 +348,9 @@ def test_minibatch_epoch_is_bitwise_identical_across_threads():
 
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
 def test_epochs_lower_the_objective_in_float32(solver):
-    X, y, sw, coef, intercept = make_problem(n=2000, d=5, n_classes=3, scale=3.0, dtype=np.float32)
+    X, y, sw, coef, intercept = multinomial_problem(
+        n=2000, d=5, n_classes=3, scale=3.0, dtype=np.float32
+    )
     objective = make_objective(X, y, sw, 3, C=1.0)
     coef_k = np.zeros_like(coef)
     intercept_k = np.zeros_like(intercept)

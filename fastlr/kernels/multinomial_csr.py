@@ -51,10 +51,12 @@ from .._jit import kernel
 from .binary_csr import CSR_BLOCK_ROWS, csr_block_end, csr_n_chunks
 from .multinomial_dense import multinomial_block_residuals, multinomial_workspace
 from .steps import (
+    average_step,
     batch_weight,
     fold_average,
     lazy_average_step,
     learning_rate,
+    rescale,
     scale_2d,
     shrink,
     shrink_kept,
@@ -335,8 +337,7 @@ def csr_multinomial_sgd_epoch(
         if averaging and t >= average_start:
             count = t - average_start + 1.0
             lazy_average_step(avg_flat_t, lazy, wscale, count)
-            for k in range(n_classes):
-                avg_intercept[k] += dtype(1.0 / count) * (intercept[k] - avg_intercept[k])
+            average_step(intercept, 1.0, 1.0 / count, avg_intercept)
         t += 1.0
     if l1 > 0.0:
         for q in range(flat_t.shape[0]):
@@ -346,7 +347,7 @@ def csr_multinomial_sgd_epoch(
     if averaging:
         fold_average(flat_t, avg_flat_t, lazy)
         _transpose(avg_t, avg_coef)
-    scale_2d(coef_t, dtype(wscale))
+    rescale(flat_t, wscale)
     _transpose(coef_t, coef)
     return sum_loss, t
 
@@ -403,6 +404,7 @@ def csr_multinomial_minibatch_epoch(
     n = order.shape[0]
     dtype = data.dtype.type
     coef_t = _transposed(coef)
+    flat_t = coef_t.reshape(-1)
     grad_t = np.zeros_like(coef_t)
     grad_b = np.zeros_like(intercept)
     wscale = 1.0
@@ -417,20 +419,20 @@ def csr_multinomial_minibatch_epoch(
         weight = batch_weight(sw, order, start, stop)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if weight > 0.0 and alpha > 0.0:
-            wscale = shrink(coef_t.reshape(-1), wscale, 1.0 - eta * alpha)
+            wscale = shrink(flat_t, wscale, 1.0 - eta * alpha)
         step = eta / (weight * wscale) if weight > 0.0 and wscale > 0.0 else 0.0
         _step_and_clear_t(indices, indptr, order, start, stop, dtype(-step), grad_t, coef_t)
         if weight <= 0.0:
             continue
         if l1 > 0.0:
-            scale_2d(coef_t, dtype(wscale))
+            rescale(flat_t, wscale)
             wscale = 1.0
-            soft_threshold(coef_t.reshape(-1), dtype(eta * l1))
+            soft_threshold(flat_t, dtype(eta * l1))
         if fit_intercept:
             for k in range(grad_b.shape[0]):
                 intercept[k] -= dtype(eta / weight) * grad_b[k]
         t += 1.0
-    scale_2d(coef_t, dtype(wscale))
+    rescale(flat_t, wscale)
     _transpose(coef_t, coef)
     return sum_loss, t
 

@@ -51,7 +51,16 @@ from numba import prange
 from .._jit import kernel
 from .maths import PREFETCH_ROWS, exp_neg_abs, log1p_array, prefetch_row
 from .reduction import MAX_CHUNKS, batch_parts, zero
-from .steps import average_2d, batch_weight, learning_rate, scale_2d, soft_threshold, truncate
+from .steps import (
+    average_step,
+    batch_weight,
+    learning_rate,
+    rescale,
+    scale_2d,
+    shrink,
+    soft_threshold,
+    truncate,
+)
 
 # Rows per block: a block's rows stay in L2 between its scores and its
 # update, and its n_rows * K scores go through one vectorized exp (64 KiB beat
@@ -481,6 +490,8 @@ def multinomial_sgd_epoch(
     dtype = X.dtype.type
     rows = np.empty(1, np.int64)
     z, work, row_work = multinomial_workspace(n_classes, 1)
+    flat = coef.reshape(-1)
+    avg_flat = avg_coef.reshape(-1)
     wscale = 1.0
     sum_loss = 0.0
     n = order.shape[0]
@@ -492,26 +503,22 @@ def multinomial_sgd_epoch(
         sum_loss += multinomial_block_residuals(z, 1, y, sw, rows, True, work, row_work)
         eta = learning_rate(schedule, t, rate[0], rate[1], alpha + l1, rate[2])
         if alpha > 0.0:
-            # shrink written out, as in fastlr.kernels.binary_dense.binary_sgd_epoch (per example).
-            wscale *= max(0.0, 1.0 - eta * alpha)
-            if wscale < 1e-9:
-                scale_2d(coef, dtype(wscale))
-                wscale = 1.0
+            wscale = shrink(flat, wscale, 1.0 - eta * alpha)
         if fit_intercept:
             for k in range(n_classes):
                 intercept[k] -= dtype(eta * z[k, 0])
         scale_2d(z, -eta / wscale if wscale > 0.0 else 0.0)
         _block_update(X, rows, 1, z, coef)
         if l1 > 0.0:
-            flat = coef.reshape(-1)
             l1_state[flat.shape[0]] += eta * l1
             for j in range(flat.shape[0]):
                 truncate(flat, j, wscale, l1_state)
         if average_start > 0.0 and t >= average_start:
             mu = 1.0 / (t - average_start + 1.0)
-            average_2d(coef, intercept, wscale, mu, avg_coef, avg_intercept)
+            average_step(flat, wscale, mu, avg_flat)
+            average_step(intercept, 1.0, mu, avg_intercept)
         t += 1.0
-    scale_2d(coef, dtype(wscale))
+    rescale(flat, wscale)
     return sum_loss, t
 
 

@@ -5,8 +5,10 @@ scalar factor ``wscale`` of the stored weights (so a step costs the row's
 non-zeros, not the number of features), fold it back into the weights when it
 gets small (:func:`shrink`, :func:`rescale`), take L1 as the cumulative
 truncation of Tsuruoka et al. (:func:`truncate`) or the proximal step
-(:func:`soft_threshold`), and keep the running average of averaged SGD, lazily
-on sparse rows (:func:`lazy_average_step`, :func:`fold_average`).
+(:func:`soft_threshold`), and keep the running average of averaged SGD
+(:func:`average_step`), lazily on sparse rows (:func:`lazy_average_step`,
+:func:`fold_average`). The epoch kernels call these helpers rather than write
+the steps out, except where a call measured slower (each such place says so).
 
 :class:`EpochArgs` names what a solver hands to an epoch kernel.
 """
@@ -201,12 +203,13 @@ def scale_2d(a, factor):
 
 
 @kernel
-def average_2d(coef, intercept, wscale, mu, avg_coef, avg_intercept):
-    """One running-mean step ``avg <- avg + mu (w - avg)`` of W = wscale coef and b."""
-    dtype = coef.dtype.type
-    scale = dtype(wscale)
-    step = dtype(mu)
-    for k in range(coef.shape[0]):
-        for j in range(coef.shape[1]):
-            avg_coef[k, j] += step * (scale * coef[k, j] - avg_coef[k, j])
-        avg_intercept[k] += step * (intercept[k] - avg_intercept[k])
+def average_step(w, wscale, mu, avg):
+    """One running-mean step ``avg <- avg + mu (wscale w - avg)``, explicit, over 1-D arrays.
+
+    The dense epochs' average (``w`` the stored weights, or the intercept with
+    ``wscale`` 1); the CSR epochs keep theirs lazily (:func:`lazy_average_step`).
+    """
+    scale = w.dtype.type(wscale)
+    step = w.dtype.type(mu)
+    for j in range(w.shape[0]):
+        avg[j] += step * (scale * w[j] - avg[j])
