@@ -330,6 +330,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         datafit.progress = progress
         classes = info.classes
         options = self._options(max_iter=self.max_iter, tol=self.tol)
+        options.progress = progress
         if self.solver in STOCHASTIC and (validation is not None or self.early_stopping):
             datafit = self._streamed_hold_out(datafit, validation, options)
         elif validation is not None:

@@ -31,11 +31,15 @@ class Progress:
         self.interactive = interactive
         self.interval = interval
 
-    def pass_bar(self, description, total_rows):
-        """A bar (or log) for one pass over ``total_rows`` rows; use as a context manager."""
+    def pass_bar(self, description, total, unit="rows"):
+        """A bar (or log) for one pass over ``total`` rows (or bytes, ``unit="B"``).
+
+        Use it as a context manager; ``update(count, nbytes=0)`` advances it.
+        ``total`` may be None when unknown.
+        """
         if self.interactive:
-            return _TqdmPass(description, total_rows, self.file)
-        return _LoggedPass(description, total_rows, self.file, self.interval)
+            return _TqdmPass(description, total, self.file, unit)
+        return _LoggedPass(description, total, self.file, self.interval, unit)
 
     def line(self, text):
         """Print one line without breaking a bar that is being drawn."""
@@ -65,19 +69,21 @@ def _si(value):
 class _TqdmPass:
     """One pass drawn as a tqdm bar: rows, rows/s, MB/s and ETA."""
 
-    def __init__(self, description, total_rows, file):
+    def __init__(self, description, total, file, unit):
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=total_rows, desc=description, unit="rows", unit_scale=True, file=file,
-            leave=False, dynamic_ncols=True,
+            total=total, desc=description, unit=unit, unit_scale=True, file=file, leave=False,
+            dynamic_ncols=True, unit_divisor=1024 if unit == "B" else 1000,
         )  # fmt: skip
+        self.n = 0
         self.nbytes = 0
         self.start = time.perf_counter()
 
-    def update(self, rows, nbytes=0):
+    def update(self, count, nbytes=0):
+        self.n += count
         self.nbytes += nbytes
-        self.bar.update(rows)
+        self.bar.update(count)
         if nbytes:
             seconds = max(time.perf_counter() - self.start, 1e-9)
             self.bar.set_postfix_str(f"{self.nbytes / seconds / 1e6:,.0f} MB/s", refresh=False)
@@ -93,27 +99,36 @@ class _TqdmPass:
 class _LoggedPass:
     """One pass reported as log lines: while it runs (every ``interval`` s) and at its end."""
 
-    def __init__(self, description, total_rows, file, interval):
-        self.description, self.total, self.file = description, total_rows, file
-        self.interval = interval
-        self.rows = self.nbytes = 0
+    def __init__(self, description, total, file, interval, unit):
+        self.description, self.total, self.file = description, total, file
+        self.interval, self.unit = interval, unit
+        self.n = self.nbytes = 0
         self.start = self.last = time.perf_counter()
 
-    def update(self, rows, nbytes=0):
-        self.rows += rows
-        self.nbytes += nbytes
+    def update(self, count, nbytes=0):
+        self.n += count
+        self.nbytes += count if self.unit == "B" else nbytes
         now = time.perf_counter()
-        if now - self.last >= self.interval and self.rows < self.total:
+        if now - self.last >= self.interval and self.total and self.n < self.total:
             self.last = now
             elapsed = now - self.start
-            eta = elapsed * (self.total - self.rows) / max(self.rows, 1)
+            eta = elapsed * (self.total - self.n) / max(self.n, 1)
             print(
-                f"{self.description}: {100 * self.rows / max(self.total, 1):.0f}% of "
-                f"{self.total:,} rows, {_rate_text(self.rows, self.nbytes, elapsed)}, "
-                f"ETA {eta:.0f} s",
+                f"{self.description}: {100 * self.n / self.total:.0f}% of {self._amount()}, "
+                f"{self._rate(elapsed)}, ETA {eta:.0f} s",
                 file=self.file,
                 flush=True,
             )
+
+    def _amount(self):
+        if self.unit == "B":
+            return f"{self.total / 1e6:,.0f} MB"
+        return f"{self.total:,} {self.unit}"
+
+    def _rate(self, elapsed):
+        if self.unit == "B":
+            return f"{self.nbytes / max(elapsed, 1e-9) / 1e6:,.0f} MB/s"
+        return _rate_text(self.n, self.nbytes, elapsed)
 
     def __enter__(self):
         return self
@@ -121,9 +136,9 @@ class _LoggedPass:
     def __exit__(self, exc_type, *exc):
         if exc_type is None:
             elapsed = time.perf_counter() - self.start
+            done = f"{self.nbytes / 1e6:,.0f} MB" if self.unit == "B" else f"{self.n:,} {self.unit}"
             print(
-                f"{self.description}: {self.rows:,} rows in {elapsed:.2f} s, "
-                f"{_rate_text(self.rows, self.nbytes, elapsed)}",
+                f"{self.description}: {done} in {elapsed:.2f} s, {self._rate(elapsed)}",
                 file=self.file,
                 flush=True,
             )

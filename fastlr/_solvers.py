@@ -51,6 +51,9 @@ class SolverOptions:
     #: ``score(coef, intercept)`` on held-out data; when given, the stopping
     #: rule watches it (higher is better) instead of the training loss.
     validation_score: object = None
+    #: Where verbose lines go: a :class:`fastlr._progress.Progress` (stderr,
+    #: above its bars), or None for standard output.
+    progress: object = None
     #: A :class:`fastlr._checkpoint.CheckpointSession` the solver hands its
     #: state to after each epoch (iteration), or None.
     checkpoint: object = None
@@ -124,10 +127,12 @@ class _History:
             score_text = f", validation score {score:.6g}"
         if self.options.verbose:
             rate = self.n_samples * len(self.loss) / max(now, 1e-12)
-            print(
+            line = (
                 f"[{self.solver}] epoch {len(self.loss)}: loss {loss:.6g}{score_text}, "
                 f"{rate:,.0f} samples/s, {now:.3f} s"
             )
+            progress = self.options.progress
+            progress.line(line) if progress is not None else print(line)
         tol = self.options.tol
         if tol is None:
             return False

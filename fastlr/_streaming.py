@@ -435,3 +435,118 @@ def check_dataset_features(model, dataset):
             f"{dataset.source} has {dataset.n_features} features, but the model was fitted on "
             f"{model.n_features_in_}."
         )
+
+
+def prediction_columns(model, proba):
+    """The columns :func:`write_predictions` writes: the label, then one per class."""
+    columns = ["label"]
+    if proba:
+        columns += [f"proba_{label}" for label in model.classes_.tolist()]
+    return columns
+
+
+def write_predictions(model, dataset, path, proba=False, progress=None):
+    """Predict ``dataset`` block by block into a CSV, Parquet or ``.npy`` file, atomically.
+
+    Parameters
+    ----------
+    model : fastlr.LogisticRegression
+        Fitted.
+    dataset : fastlr.Dataset
+    path : path-like
+        ``.csv`` (``.csv.gz``), ``.parquet`` or ``.npy``: the format follows
+        the extension. Nothing is left at ``path`` if a block fails.
+    proba : bool, default=False
+        Also write each class's probability.
+    progress : fastlr._progress.Progress, optional
+
+    Returns
+    -------
+    n_rows : int
+    """
+    from ._logistic import _Scores
+    from .data import PredictionWriter
+
+    check_dataset_features(model, dataset)
+    columns = prediction_columns(model, proba)
+    writer = PredictionWriter(path, columns)
+    total = dataset.info.n_rows if progress is not None else 0
+    bar = progress.pass_bar("predicting", total) if progress is not None else None
+    try:
+        for _, block in dataset_blocks(dataset):
+            scores = _Scores(block.X, model.coef_, model.intercept_)
+            values = {"label": model.classes_[scores.indices()]}
+            if proba:
+                for column, p in zip(columns[1:], scores.probabilities(log=False).T, strict=True):
+                    values[column] = p
+            writer.write(values)
+            if bar is not None:
+                bar.update(block.n_rows, _nbytes(block.X))
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    writer.close()
+    return writer.n_rows
+
+
+def evaluate(model, dataset):
+    """Log-loss, accuracy and ROC AUC of a fitted model on ``dataset``'s labels.
+
+    The log-loss and accuracy are weighted by the dataset's sample weights;
+    the ROC AUC (one-vs-rest, macro-averaged, for more than two classes) keeps
+    each row's probabilities in memory, 4 bytes a row and class. Labels the
+    model does not know count as errors (their probabilities are 0).
+
+    Returns
+    -------
+    metrics : dict
+        ``n_rows``, ``log_loss``, ``accuracy``, ``roc_auc`` (None when the
+        labels hold one class only).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from ._logistic import _Scores
+
+    check_dataset_features(model, dataset)
+    if not dataset.has_label:
+        raise ValueError(f"{dataset.source} has no labels; pass label= to evaluate a model on it.")
+    classes = model.classes_
+    eps = np.finfo(np.float64).tiny
+    loss = correct = total = 0.0
+    kept_labels, kept_proba, kept_weights = [], [], []
+    for _, block in dataset_blocks(dataset):
+        scores = _Scores(block.X, model.coef_, model.intercept_)
+        proba = scores.probabilities(log=False)
+        y = np.asarray(block.y)
+        position = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        known = classes[position] == y
+        weights = np.ones(len(y)) if block.sample_weight is None else block.sample_weight
+        p_true = np.where(known, proba[np.arange(len(y)), position], 0.0)
+        loss -= float(weights @ np.log(np.maximum(p_true, eps)))
+        correct += float(weights @ (classes[scores.indices()] == y))
+        total += float(weights.sum())
+        kept_labels.append(np.where(known, position, -1))
+        kept_proba.append(proba.astype(np.float32))
+        kept_weights.append(weights)
+    labels = np.concatenate(kept_labels)
+    proba = np.concatenate(kept_proba)
+    weights = np.concatenate(kept_weights)
+    auc = None
+    present = np.unique(labels[labels >= 0])
+    if present.shape[0] > 1 and (labels >= 0).all():
+        if len(classes) == 2:
+            auc = float(roc_auc_score(labels, proba[:, 1], sample_weight=weights))
+        elif present.shape[0] == len(classes):
+            auc = float(
+                roc_auc_score(labels, proba, multi_class="ovr", average="macro",
+                              sample_weight=weights)
+            )  # fmt: skip
+    return {
+        "n_rows": int(labels.shape[0]),
+        "log_loss": loss / total,
+        "accuracy": correct / total,
+        "roc_auc": auc,
+    }

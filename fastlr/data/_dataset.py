@@ -1,6 +1,5 @@
 """``Dataset``: one object for training data in memory or on disk, read block by block."""
 
-import contextlib
 import glob
 import os
 from pathlib import Path
@@ -28,29 +27,29 @@ FORMAT_OPTIONS = {
 _CSV_SUFFIXES = (".csv", ".tsv")
 
 
-@contextlib.contextmanager
 def progress_bar(enabled, description, total, unit):
-    """A tqdm bar (a no-op object when ``enabled`` is False)."""
-    if not enabled:
-        yield _NoBar()
-        return
-    from tqdm.auto import tqdm
+    """A progress bar for a pass (a no-op one when ``enabled`` is False).
 
-    bar = tqdm(
-        total=total, desc=description, unit=unit, unit_scale=True, unit_divisor=1024
-        if unit == "B" else 1000,
-    )  # fmt: skip
-    try:
-        yield bar
-    finally:
-        bar.close()
+    A tqdm bar on a terminal, log lines elsewhere (see :mod:`fastlr._progress`).
+    """
+    if not enabled:
+        return _NoBar()
+    from .._progress import Progress
+
+    return Progress().pass_bar(description, total, unit)
 
 
 class _NoBar:
     n = 0
 
-    def update(self, n=1):
-        pass
+    def update(self, n=1, nbytes=0):
+        self.n += n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _suffix(path):
