@@ -59,6 +59,14 @@ def _rate_text(rows, nbytes, seconds):
     return text
 
 
+def _bytes_text(nbytes):
+    """``nbytes`` in decimal units, three digits: "3.46 kB", "118 MB"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes:.0f} B"
+
+
 def _si(value):
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
@@ -122,7 +130,7 @@ class _LoggedPass:
 
     def _amount(self):
         if self.unit == "B":
-            return f"{self.total / 1e6:,.0f} MB"
+            return _bytes_text(self.total)
         return f"{self.total:,} {self.unit}"
 
     def _rate(self, elapsed):
@@ -136,7 +144,7 @@ class _LoggedPass:
     def __exit__(self, exc_type, *exc):
         if exc_type is None:
             elapsed = time.perf_counter() - self.start
-            done = f"{self.nbytes / 1e6:,.0f} MB" if self.unit == "B" else f"{self.n:,} {self.unit}"
+            done = _bytes_text(self.nbytes) if self.unit == "B" else f"{self.n:,} {self.unit}"
             print(
                 f"{self.description}: {done} in {elapsed:.2f} s, {self._rate(elapsed)}",
                 file=self.file,
