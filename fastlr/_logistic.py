@@ -36,7 +36,6 @@ from .data import Dataset
 from .kernels import maths
 
 STOCHASTIC = ("sgd", "minibatch")
-L1_SOLVERS = ("gd", "sgd", "minibatch")
 
 
 class _stochastic_only:
@@ -75,13 +74,14 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     ----------
     solver : {"lbfgs", "gd", "sgd", "minibatch"}, default="lbfgs"
         ``"lbfgs"``: quasi-Newton (compiled L-BFGS) on the fused gradient, for
-        the exact optimum. ``"gd"``: full-batch (proximal) gradient descent.
+        the exact optimum; with an L1 term, the orthant-wise OWL-QN (Andrew
+        and Gao, 2007), exact as well. ``"gd"``: full-batch (proximal) gradient descent.
         ``"sgd"``: per-example updates. ``"minibatch"``: mini-batch SGD of
         ``batch_size``.
     penalty : {"l2", "l1", "elasticnet", None}, default="l2"
         Penalty on the coefficients (never on the intercept):
         ``(1 - r) / 2 ||W||^2 + r ||W||_1`` with ``r = 0`` for "l2", 1 for "l1"
-        and ``l1_ratio`` for "elasticnet". L1 needs gd, sgd or minibatch.
+        and ``l1_ratio`` for "elasticnet". Every solver takes every penalty.
     C : float, default=1.0
         Inverse of the regularization strength, as in scikit-learn: the loss
         sum is multiplied by ``C``.
@@ -98,10 +98,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Epochs for gd/sgd/minibatch (one pass over the data each),
         iterations for lbfgs.
     tol : float or None, default=1e-4
-        lbfgs: stop when the largest gradient entry is below ``tol``.
-        Others: stop when the epoch loss (the validation score with
-        ``early_stopping``) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs. None: run ``max_iter``.
+        lbfgs: stop when the largest gradient entry is at most ``tol``; with
+        L1, the largest entry of the pseudo-gradient (the smallest
+        subgradient; the intercepts count, unpenalized).
+        ``history_["optimality"]`` holds it per iteration. Others: stop
+        when the epoch loss (the validation score with ``early_stopping``)
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs. None:
+        run ``max_iter``.
     n_iter_no_change : int, default=5
         Epochs without improvement before gd/sgd/minibatch stop.
     learning_rate : {"auto", "constant", "invscaling", "optimal"}, default="auto"
@@ -158,7 +161,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Epochs (or lbfgs iterations) run by the last ``fit``.
     history_ : dict
         ``"loss"``: the objective per epoch; ``"time"``: seconds since the start
-        of training at the end of each epoch; ``"validation_score"`` with
+        of training at the end of each epoch; ``"optimality"`` (lbfgs): the
+        measure ``tol`` bounds, per iteration; ``"validation_score"`` with
         ``early_stopping``.
     t_ : float
         Updates made by sgd/minibatch so far (``partial_fit`` continues it).
@@ -454,11 +458,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return {**features, "classes_": model_classes, **self._result_attributes(result)}
 
     def _check_penalty(self):
-        if self.penalty in ("l1", "elasticnet") and self.solver not in L1_SOLVERS:
-            raise ValueError(
-                f"penalty={self.penalty!r} needs one of the solvers {L1_SOLVERS}: "
-                f"solver={self.solver!r} needs a smooth objective."
-            )
         if self.average and self.solver != "sgd":
             raise ValueError(
                 f"average={self.average!r} (averaged SGD) needs solver='sgd'; "
@@ -660,6 +659,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _result_attributes(self, result):
         """The fitted attributes of a solver result, as a dict."""
         history = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
+        if result.optimality:
+            history["optimality"] = np.asarray(result.optimality)
         if result.score:
             history["validation_score"] = np.asarray(result.score)
         fitted = {

@@ -94,6 +94,8 @@ class SolverResult:
     elapsed: list = field(default_factory=list)
     score: list = field(default_factory=list)
     state: StochasticState | None = None
+    #: gd and lbfgs: the optimality measure that ``tol`` bounds, per iteration.
+    optimality: list = field(default_factory=list)
 
 
 class _History:
@@ -224,6 +226,33 @@ def _gd(objective, solver, options, coef, intercept):
             return history.result(coef, intercept, epoch)
     _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
     return history.result(coef, intercept, options.max_iter)
+
+
+class _Iterations:
+    """Per-iteration objective, optimality measure and wall time of gd and lbfgs."""
+
+    def __init__(self, solver, verbose):
+        self.solver = solver
+        self.verbose = verbose
+        self.loss, self.optimality, self.elapsed = [], [], []
+        self.start = time.perf_counter()
+
+    def record(self, value, optimality):
+        """Record one iteration: the objective and the measure ``tol`` bounds."""
+        now = time.perf_counter() - self.start
+        self.loss.append(float(value))
+        self.optimality.append(float(optimality))
+        self.elapsed.append(now)
+        if self.verbose:
+            print(
+                f"[{self.solver}] iteration {len(self.loss)}: objective {value:.10g}, "
+                f"optimality {optimality:.3g}, {now:.3f} s"
+            )
+
+    def result(self, coef, intercept, n_iter):
+        return SolverResult(
+            coef, intercept, n_iter, self.loss, self.elapsed, optimality=self.optimality
+        )
 
 
 def _schedule(options, objective, solver, eta0=None):
@@ -431,22 +460,23 @@ class _Plateau:
 
 
 def _lbfgs(objective, solver, options, coef, intercept):
-    """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation."""
-    datafit = objective.datafit
-    if objective.l1 > 0:
-        raise ValueError(
-            "The lbfgs solver needs a smooth objective and cannot use an L1 penalty; "
-            "use solver='gd', 'minibatch' or 'sgd' with penalty='l1' or 'elasticnet'."
-        )
-    history = _History(solver, options, datafit.n_samples)
+    """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation.
+
+    With an L1 term (``penalty="l1"`` or ``"elasticnet"``) the compiled solver
+    runs as OWL-QN on the coefficients; the intercepts stay unpenalized.
+    """
+    iterations = _Iterations(solver, options.verbose)
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
     # No BLAS call of the solver may leave OpenBLAS threads spinning on the
     # cores the parallel gradient needs (2x slower evaluations on 2 cores).
     with one_blas_thread():
-        result = _minimize(objective.value_and_grad_into, x0, history.record, options)
+        result = _minimize(
+            objective.value_and_grad_into, x0, iterations.record, options, objective.l1, coef.size
+        )
     if result.status == _lbfgs_core.MAX_ITER:
         if options.tol is not None:
-            _warn_lbfgs_max_iter(options)
+            optimality = iterations.optimality[-1] if iterations.optimality else np.nan
+            _warn_lbfgs_max_iter(options, optimality, objective.l1 > 0)
     elif result.status == _lbfgs_core.SEARCH_FAILED:
         warnings.warn(
             f"The lbfgs solver stopped early: {result.message}. Scale X (e.g. with "
@@ -455,11 +485,15 @@ def _lbfgs(objective, solver, options, coef, intercept):
             stacklevel=3,
         )
     coef, intercept = objective.unpack(result.x)
-    return history.result(coef, intercept, result.n_iter)
+    return iterations.result(coef, intercept, result.n_iter)
 
 
-def _minimize(evaluate, x0, callback, options):
-    """L-BFGS with fastlr's stopping settings (scikit-learn's for its lbfgs solver)."""
+def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0):
+    """L-BFGS (OWL-QN with ``l1 > 0``) with fastlr's stopping settings.
+
+    They are scikit-learn's for its lbfgs solver: ``tol`` bounds the largest
+    (pseudo-)gradient entry.
+    """
     return _lbfgs_core.minimize(
         evaluate,
         x0,
@@ -467,14 +501,17 @@ def _minimize(evaluate, x0, callback, options):
         gtol=options.tol if options.tol is not None else 0.0,
         ftol=64 * np.finfo(float).eps,
         callback=callback,
+        l1=l1,
+        n_penalized=n_penalized,
     )
 
 
-def _warn_lbfgs_max_iter(options):
+def _warn_lbfgs_max_iter(options, optimality, orthant_wise=False):
+    measure = "pseudo-gradient entry" if orthant_wise else "gradient entry"
     warnings.warn(
-        f"The lbfgs solver stopped at max_iter={options.max_iter} before the gradient "
-        f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
-        f"sklearn.preprocessing.StandardScaler).",
+        f"The lbfgs solver stopped at max_iter={options.max_iter} before the largest "
+        f"{measure}, {optimality:.3g}, fell below tol={options.tol}. Increase max_iter, or "
+        f"scale X (e.g. with sklearn.preprocessing.StandardScaler).",
         ConvergenceWarning,
         stacklevel=4,
     )
