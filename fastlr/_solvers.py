@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from . import _fista
 from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
 from .kernels import steps
@@ -209,23 +210,114 @@ def solve(objective, solver, options, coef0=None, intercept0=None, state=None):
 
 
 def _gd(objective, solver, options, coef, intercept):
-    """Full-batch gradient descent on the fused parallel gradient."""
-    dtype = objective.datafit.dtype
-    schedule, eta0 = _schedule(options, objective, solver)
-    t0 = _optimal_t0(objective.strength)
-    history = _History(solver, options, objective.datafit.n_samples)
-    for epoch in range(1, options.max_iter + 1):
-        value, grad, grad_b = objective(coef, intercept)
-        eta = steps.learning_rate(
-            schedule, float(epoch), eta0, options.power_t, objective.strength, t0
+    """Full-batch proximal gradient: accelerated with backtracking, or on a fixed schedule.
+
+    ``learning_rate="auto"`` (and ``"optimal"``, a per-example schedule that
+    a full batch has no use for) runs FISTA (:mod:`fastlr._fista`) from the
+    step ``1 / L``; ``"constant"`` and ``"invscaling"`` take plain proximal
+    gradient steps of ``eta0`` and ``eta0 / t ** power_t``. Both stop when the
+    largest entry of the proximal gradient mapping is at most ``tol``.
+    """
+    x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
+    iterations = _Iterations(solver, options.verbose)
+    with one_blas_thread():
+        if options.learning_rate in ("constant", "invscaling"):
+            run = _scheduled_gd(objective, x0, coef.size, options, iterations)
+        else:
+            run = _accelerated_gd(objective, x0, coef.size, options, iterations)
+    x, n_iter, status, optimality = run
+    if options.tol is not None and status == _fista.STALLED:
+        _warn_gd_stalled(options, n_iter, optimality)
+    elif options.tol is not None and status == _fista.MAX_ITER:
+        _warn_gd_max_iter(options, optimality)
+    coef, intercept = objective.unpack(x)
+    return iterations.result(coef, intercept, n_iter)
+
+
+def _accelerated_gd(objective, x0, n_penalized, options, iterations):
+    """FISTA from the step ``1 / L``.
+
+    Returns ``(x, n_iter, status, optimality)``: a :mod:`fastlr._fista` status,
+    and the measure at ``x``.
+    """
+    lipschitz = objective.lipschitz_constant()
+    result = _fista.minimize(
+        objective.value_and_grad_into,
+        x0,
+        step=1.0 / lipschitz if lipschitz > 0 else 1.0,
+        max_iter=options.max_iter,
+        tol=options.tol if options.tol is not None else 0.0,
+        l1=objective.l1,
+        n_penalized=n_penalized,
+        callback=iterations.record,
+    )
+    if result.status == _fista.NOT_FINITE:
+        raise FloatingPointError(
+            f"The gd solver stopped: {result.message}. Check X for extreme values, "
+            f"or scale it (e.g. with sklearn.preprocessing.StandardScaler)."
         )
-        coef -= dtype.type(eta) * grad
-        objective.prox(coef, eta)
-        intercept -= dtype.type(eta) * grad_b.astype(dtype)
-        if history.record(value, coef, intercept):
-            return history.result(coef, intercept, epoch)
-    _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
-    return history.result(coef, intercept, options.max_iter)
+    return result.x, result.n_iter, result.status, result.optimality
+
+
+def _scheduled_gd(objective, x0, n_penalized, options, iterations):
+    """Proximal gradient steps of ``learning_rate`` "constant" or "invscaling".
+
+    Each iteration evaluates the current point (its objective and measure go
+    to ``iterations``) and steps from it; the run stops at a point whose
+    measure is at most ``tol``, which is returned without stepping. The L1
+    term covers the first ``n_penalized`` parameters (the coefficients).
+
+    Returns
+    -------
+    x, n_iter, status, optimality
+        ``status`` is ``_fista.CONVERGED`` or ``_fista.MAX_ITER``; the measure
+        is the last one computed (at the point the last step started from).
+    """
+    x, g, stepped = x0.copy(), np.empty_like(x0), np.empty_like(x0)
+    tol = options.tol if options.tol is not None else 0.0
+    optimality = np.nan
+    for iteration in range(1, options.max_iter + 1):
+        value = objective.value_and_grad_into(x, g)
+        step = options.eta0
+        if options.learning_rate == "invscaling":
+            step = options.eta0 / iteration**options.power_t
+        optimality = _fista.proximal_step(x, g, step, objective.l1, n_penalized, stepped)
+        if not (np.isfinite(value) and np.isfinite(optimality)):
+            raise FloatingPointError(
+                f"The gd solver diverged at iteration {iteration} (non-finite objective). "
+                f"Use a smaller eta0, or learning_rate='auto' (a step that cannot diverge)."
+            )
+        iterations.record(value, optimality)
+        if optimality <= tol:
+            return x, iteration, _fista.CONVERGED, optimality
+        x, stepped = stepped, x
+    return x, options.max_iter, _fista.MAX_ITER, optimality
+
+
+def _warn_gd_max_iter(options, optimality):
+    hint = (
+        "or set learning_rate='auto' (accelerated, with a step that adapts)"
+        if options.learning_rate in ("constant", "invscaling")
+        else "or use solver='lbfgs', which needs fewer passes over the data"
+    )
+    warnings.warn(
+        f"The gd solver stopped at max_iter={options.max_iter} before the largest entry of "
+        f"its proximal gradient mapping, {optimality:.3g}, fell below tol={options.tol}. "
+        f"Increase max_iter, raise tol, scale X (e.g. with "
+        f"sklearn.preprocessing.StandardScaler), {hint}.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+
+
+def _warn_gd_stalled(options, n_iter, optimality):
+    warnings.warn(
+        f"The gd solver stopped at iteration {n_iter}: {_fista.MESSAGES[_fista.STALLED]}, "
+        f"before the largest entry of its proximal gradient mapping, {optimality:.3g}, "
+        f"fell below tol={options.tol}. Raise tol, or fit float64 X for more precision.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
 
 
 class _Iterations:
