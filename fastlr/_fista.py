@@ -33,14 +33,23 @@ may grow again, and with O'Donoghue and Candes's adaptive restart:
 
 The figures behind these choices are in ``docs/design.md``.
 
+Every function here is compiled without reassociation (``exact=True``): the
+acceptance and restart tests compare sums, and with reassociation LLVM
+orders them differently in a kernel compiled on its own (in the process)
+and one inlined for numba's cache, so that a near tie went either way and
+the iterates depended on whether the cache was warm.
+
 A momentum step costs two passes (the gradient at the extrapolated point
 ``y``, then the value at the trial); a step without momentum, one.
 
 The run stops when the largest entry of the proximal gradient mapping
-``(x - prox(x - s grad f(x))) / s`` at the accepted iterate is at most
-``tol``. Without L1 it is the gradient; with L1 it is, entry by entry, the
-smallest subgradient of ``F`` (OWL-QN's pseudo-gradient) once the signs have
-settled, so ``tol`` means the same as for :mod:`fastlr._lbfgs`.
+``(x - prox(x - s0 grad f(x))) / s0`` at the accepted iterate is at most
+``tol``, at the first step ``s0 = 1 / L`` whatever the step has become: the
+mapping shrinks as its step grows, and a step grown tenfold would stop the
+run sooner, not nearer the optimum. Without L1 it is the gradient; with L1
+it is, entry by entry, the smallest subgradient of ``F`` (OWL-QN's
+pseudo-gradient) once the signs have settled, so ``tol`` means the same as
+for :mod:`fastlr._lbfgs`.
 """
 
 from dataclasses import dataclass
@@ -79,8 +88,8 @@ F_ITER, SMOOTH_Y, STEP, MOMENTUM, OPTIMALITY = range(5)
 # whether the step still doubles (until the first rejection).
 PHASE, N_ITER, N_EVAL, N_TRIALS, DOUBLING = range(5)
 AT_Y, AT_TRIAL = 0, 1
-# Slots of ``settings``.
-TOL, MAX_ITERATIONS, L1, N_PENALIZED, GROW, SHRINK_BY = range(6)
+# Slots of ``settings`` (MEASURE_STEP: the step of the optimality measure).
+TOL, MAX_ITERATIONS, L1, N_PENALIZED, GROW, SHRINK_BY, MEASURE_STEP = range(7)
 
 
 @dataclass
@@ -116,12 +125,13 @@ def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callba
         Starting point (not modified).
     step : float
         First step, ``1 / L`` for an estimate ``L`` of the gradient's
-        Lipschitz constant; backtracking corrects it either way.
+        Lipschitz constant; backtracking corrects it either way. The
+        proximal gradient mapping is measured at this step throughout.
     max_iter : int
         Iterations allowed (0: return ``x0``).
     tol : float
-        Stop once the largest entry of the proximal gradient mapping is at
-        most ``tol``.
+        Stop once the largest entry of the proximal gradient mapping (at the
+        step ``step``) is at most ``tol``.
     l1 : float, default=0.0
         L1 strength on the first ``n_penalized`` entries.
     n_penalized : int, default=0
@@ -137,7 +147,7 @@ def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callba
     vectors = np.zeros((4, x.shape[0]))
     scalars = np.zeros(5)
     counts = np.zeros(5, np.int64)
-    settings = np.array([tol, max_iter, l1, n_penalized, GROWTH, SHRINK], dtype=np.float64)
+    settings = np.array([tol, max_iter, l1, n_penalized, GROWTH, SHRINK, step], dtype=np.float64)
     state = (vectors, scalars, counts, settings)
     f = evaluate(x, g)
     status = start(x, f, g, step, *state)
@@ -160,7 +170,7 @@ def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callba
     )
 
 
-@kernel
+@kernel(exact=True)
 def start(x, f, g, step, vectors, scalars, counts, settings):
     """Take the start ``x`` (objective ``f``, smooth gradient ``g``) and set the first trial.
 
@@ -176,7 +186,7 @@ def start(x, f, g, step, vectors, scalars, counts, settings):
     _copy(x, vectors[X_ITER])
     _copy(g, vectors[G_ITER])
     scalars[OPTIMALITY] = proximal_step(
-        x, g, step, settings[L1], int(settings[N_PENALIZED]), vectors[Y]
+        x, g, settings[MEASURE_STEP], settings[L1], int(settings[N_PENALIZED]), vectors[Y]
     )
     if not np.isfinite(f):
         return NOT_FINITE
@@ -188,7 +198,7 @@ def start(x, f, g, step, vectors, scalars, counts, settings):
     return EVALUATE
 
 
-@kernel
+@kernel(exact=True)
 def advance(x, f, g, vectors, scalars, counts, settings):
     """Take ``F`` and the smooth gradient at the point ``x`` that was asked for; move on.
 
@@ -217,7 +227,7 @@ def advance(x, f, g, vectors, scalars, counts, settings):
     return _accept(x, f, g, vectors, scalars, counts, settings)
 
 
-@kernel
+@kernel(exact=True)
 def _sufficient_decrease(x, f, g, vectors, scalars, settings):
     """Whether the quadratic model of curvature ``1 / step`` bounds ``f`` at the trial ``x``."""
     if not np.isfinite(f):
@@ -234,7 +244,7 @@ def _sufficient_decrease(x, f, g, vectors, scalars, settings):
     return smooth <= scalars[SMOOTH_Y] + linear + bound or curvature <= bound
 
 
-@kernel
+@kernel(exact=True)
 def _accept(x, f, g, vectors, scalars, counts, settings):
     """The trial ``x`` is the new iterate: measure it, test stopping, set the next point."""
     counts[N_ITER] += 1
@@ -248,7 +258,7 @@ def _accept(x, f, g, vectors, scalars, counts, settings):
     restart = against > 0.0 or f > scalars[F_ITER]
     scalars[F_ITER] = f
     scalars[OPTIMALITY] = proximal_step(
-        x, g, step, settings[L1], int(settings[N_PENALIZED]), vectors[G_Y]
+        x, g, settings[MEASURE_STEP], settings[L1], int(settings[N_PENALIZED]), vectors[G_Y]
     )
     if scalars[OPTIMALITY] <= settings[TOL]:
         _copy(x, x_prev)
@@ -282,7 +292,7 @@ def _accept(x, f, g, vectors, scalars, counts, settings):
     return NEW_ITERATE
 
 
-@kernel
+@kernel(exact=True)
 def _restart_from_iterate(x, f, vectors, scalars, counts, settings):
     """No momentum: ``y`` is the iterate, whose gradient is known; set the trial from it."""
     _copy(vectors[X_ITER], vectors[Y])
@@ -292,7 +302,7 @@ def _restart_from_iterate(x, f, vectors, scalars, counts, settings):
     _set_trial(x, vectors, scalars, counts, settings)
 
 
-@kernel
+@kernel(exact=True)
 def _set_trial(x, vectors, scalars, counts, settings):
     """``x = prox(y - step g(y))``, to be evaluated next."""
     proximal_step(
@@ -301,7 +311,7 @@ def _set_trial(x, vectors, scalars, counts, settings):
     counts[PHASE] = AT_TRIAL
 
 
-@kernel
+@kernel(exact=True)
 def proximal_step(x, g, step, l1, n_penalized, out):
     """``out = prox(x - step g)``; return the largest entry of the proximal gradient mapping.
 
@@ -333,7 +343,7 @@ def proximal_step(x, g, step, l1, n_penalized, out):
     return largest
 
 
-@kernel
+@kernel(exact=True)
 def _l1_term(x, settings):
     """``l1 ||x[:n_penalized]||_1``."""
     total = 0.0
@@ -342,7 +352,7 @@ def _l1_term(x, settings):
     return settings[L1] * total
 
 
-@kernel
+@kernel(exact=True)
 def _copy(source, target):
     """``target[:] = source``, as a loop (see :func:`fastlr._lbfgs._copy`)."""
     for i in range(source.shape[0]):

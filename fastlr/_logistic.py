@@ -103,8 +103,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         lbfgs and gd: stop when the largest entry of the optimality measure is
         at most ``tol``: the gradient of the objective without L1; with L1 the
         pseudo-gradient for lbfgs (the smallest subgradient) and the proximal
-        gradient mapping ``(w - prox(w - s g)) / s`` for gd (the same vector
-        once the signs of the weights have settled). The intercepts count,
+        gradient mapping ``(w - prox(w - s g)) / s`` for gd, with ``s = 1 / L``
+        (``eta0``, or the current step, for the fixed schedules): the same
+        vector once the signs of the weights have settled. The intercepts count,
         unpenalized. ``history_["optimality"]`` holds the measure per
         iteration. sgd and minibatch: stop when the epoch loss (the validation
         score with ``early_stopping``) has not improved by ``tol`` for
