@@ -483,13 +483,17 @@ def main(argv=None):
     parser.add_argument(
         "--skip", choices=("gd", "l1"), action="append", default=[], help="leave a figure out"
     )
+    parser.add_argument(
+        "--l1-problem", action="append", default=[], help="only these L1 problems (by name)"
+    )
     args = parser.parse_args(argv)
     tier = TIERS[args.tier]
     if "gd" not in args.skip:
         print("\n".join(["", *gd_report(tier)]), flush=True)
     if "l1" not in args.skip:
         for name, C, libraries in L1_CASES[tier.name]:
-            print("\n".join(["", *l1_report(tier, name, C, libraries)]), flush=True)
+            if not args.l1_problem or name in args.l1_problem:
+                print("\n".join(["", *l1_report(tier, name, C, libraries)]), flush=True)
     print("\n".join(["", *environment_lines()]))
 
 
