@@ -51,8 +51,7 @@ import fastlr
 from fastlr import _datafits, _solvers
 
 from ._common import TIERS, environment_lines, time_interleaved
-from ._workloads import quietly
-from .test_bench_sparse import generate_sparse
+from ._workloads import generate_sparse, quietly
 
 GD_TARGET_GAP = 1e-4
 GD_TARGET_RATIO = 10.0
@@ -116,7 +115,7 @@ def load_problem(name):
     ``"digits-0-vs-rest"`` is digits with label 1 for the digit 0;
     ``"synthetic-NxD"`` a dense Gaussian problem with labels from a logistic
     model whose weights are half zero; ``"sparse-NxD"`` the sparse benchmark's
-    CSR matrix (:func:`benchmarks.test_bench_sparse.generate_sparse`, 50
+    CSR matrix (:func:`benchmarks._workloads.generate_sparse`, 50
     non-zeros a row) with labels from :func:`sparse_model_labels`.
     """
     if name.startswith("sparse-"):

@@ -219,7 +219,7 @@ def _gd(objective, solver, options, coef, intercept):
     largest entry of the proximal gradient mapping is at most ``tol``.
     """
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
-    iterations = _Iterations(solver, options.verbose)
+    iterations = _Iterations(solver, options)
     with one_blas_thread():
         if options.learning_rate in ("constant", "invscaling"):
             run = _scheduled_gd(objective, x0, coef.size, options, iterations)
@@ -323,9 +323,10 @@ def _warn_gd_stalled(options, n_iter, optimality):
 class _Iterations:
     """Per-iteration objective, optimality measure and wall time of gd and lbfgs."""
 
-    def __init__(self, solver, verbose):
+    def __init__(self, solver, options):
         self.solver = solver
-        self.verbose = verbose
+        self.verbose = options.verbose
+        self.progress = options.progress
         self.loss, self.optimality, self.elapsed = [], [], []
         self.start = time.perf_counter()
 
@@ -336,10 +337,11 @@ class _Iterations:
         self.optimality.append(float(optimality))
         self.elapsed.append(now)
         if self.verbose:
-            print(
+            line = (
                 f"[{self.solver}] iteration {len(self.loss)}: objective {value:.10g}, "
                 f"optimality {optimality:.3g}, {now:.3f} s"
             )
+            self.progress.line(line) if self.progress is not None else print(line)
 
     def result(self, coef, intercept, n_iter):
         return SolverResult(
@@ -557,7 +559,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
     With an L1 term (``penalty="l1"`` or ``"elasticnet"``) the compiled solver
     runs as OWL-QN on the coefficients; the intercepts stay unpenalized.
     """
-    iterations = _Iterations(solver, options.verbose)
+    iterations = _Iterations(solver, options)
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
     # No BLAS call of the solver may leave OpenBLAS threads spinning on the
     # cores the parallel gradient needs (2x slower evaluations on 2 cores).

@@ -14,18 +14,20 @@ seconds at most; there it reaches the optimum within 1e-12 relative
 comparison of objectives. The L2 reference is scikit-learn's lbfgs at
 ``tol=1e-10``.
 
-The objective, in float64 NumPy, is scikit-learn's divided by ``C S`` (``S``
-the total sample weight), as :class:`fastlr._datafits.Objective` defines it.
+The objective is :func:`naive.objective`: scikit-learn's divided by ``C S``
+(``S`` the total sample weight), as :class:`fastlr._datafits.Objective`
+defines it. The smallest subgradient (:func:`largest_minimal_subgradient`)
+is the reference-free optimality check of the L1 tests.
 """
 
 import functools
 
+import naive
 import numpy as np
 import scipy.sparse
 from scipy.special import logsumexp
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 PROBLEMS = {"breast_cancer": (load_breast_cancer, 0.05), "wine": (load_wine, 0.1)}
 #: The L1 share of each penalty.
@@ -36,8 +38,7 @@ L1_RATIO = {"l2": 0.0, "l1": 1.0, "elasticnet": 0.5}
 def problem(name):
     """``(X, y, sample_weight, C)``: X float64 C-contiguous and standardized."""
     loader, C = PROBLEMS[name]
-    X, y = loader(return_X_y=True)
-    X = np.ascontiguousarray(StandardScaler().fit_transform(X))
+    X, y = naive.standardized(loader)
     sw = np.random.default_rng(0).integers(0, 4, size=y.shape[0]).astype(np.float64)
     return X, y, sw, C
 
@@ -48,18 +49,10 @@ def as_format(X, fmt):
 
 
 def objective(coef, intercept, X, y, C, l1_ratio, sample_weight):
-    """``sum_i sw_i loss_i / S + ((1 - r) / 2 ||W||^2 + r ||W||_1) / (C S)``, in float64."""
-    coef = np.atleast_2d(np.asarray(coef, dtype=np.float64))
-    scores = X @ coef.T + np.asarray(intercept, dtype=np.float64)
-    y_idx = np.searchsorted(np.unique(y), y)
-    if coef.shape[0] == 1:
-        z = scores[:, 0]
-        losses = np.logaddexp(0.0, z) - (y_idx == 1) * z
-    else:
-        losses = logsumexp(scores, axis=1) - scores[np.arange(y.shape[0]), y_idx]
-    total = sample_weight.sum()
-    penalty = (1 - l1_ratio) / 2 * np.sum(coef**2) + l1_ratio * np.abs(coef).sum()
-    return float(sample_weight @ losses / total + penalty / (C * total))
+    """:func:`naive.objective` with scikit-learn's ``C`` and ``l1_ratio``, labels as given."""
+    return naive.objective(
+        coef, intercept, X, y, sample_weight, C=C, l1_ratio=l1_ratio, classes=np.unique(y)
+    )
 
 
 def smooth_gradient(coef, intercept, X, y, C, l1_ratio, sample_weight):
