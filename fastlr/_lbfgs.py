@@ -20,6 +20,20 @@ safeguarded cubic interpolation. Where the objective's changes are lost in
 rounding, near the optimum, Hager and Zhang's approximate Wolfe conditions
 decide instead. A search that fails drops the history and retries along the
 steepest descent; a second failure stops the solver.
+
+With an L1 term, ``F(x) = f(x) + l1 ||x[:n_penalized]||_1``, the solver is
+Andrew and Gao's orthant-wise OWL-QN (2007), as Spark MLlib runs it. Each
+iterate ``x`` gets the pseudo-gradient ``v``, the gradient of ``f`` plus
+``l1 sign(x_i)`` on the penalized entries, and at ``x_i = 0`` the one-sided
+derivative that descends (0 when neither does): the smallest subgradient of
+``F``. The direction is the two-loop recursion applied to ``v``, with every
+entry that disagrees in sign with ``-v`` set to 0; the trial points stay in
+the orthant of ``x`` (of ``-v`` where ``x_i = 0``): entries that would change
+sign are set to 0. The line search backtracks (halving the step from 1)
+until ``F(trial) <= F(x) + ARMIJO_ORTHANT v.(trial - x)``; the curvature
+pairs come from the gradients of ``f`` alone. The stopping test is on the
+largest entry of ``v``, so ``gtol`` means the same with and without L1, and
+the unpenalized entries (the intercepts) are never thresholded.
 """
 
 from dataclasses import dataclass
@@ -45,6 +59,9 @@ ROUNDOFF = 1e-13
 EPS = float(np.finfo(np.float64).eps)
 #: Growth of the step while the line search has no upper bracket.
 EXTRAPOLATION = 4.0
+#: OWL-QN's sufficient-decrease constant and backtracking factor (Andrew and Gao's).
+ARMIJO_ORTHANT = 1e-4
+BACKTRACK = 0.5
 #: An interpolated step keeps this fraction of the bracket from its ends.
 SAFEGUARD = 0.1
 
@@ -53,20 +70,24 @@ SAFEGUARD = 0.1
 # the others end the run with ``x`` at the last iterate.
 EVALUATE, NEW_ITERATE, CONVERGED_GRADIENT, CONVERGED_DECREASE, MAX_ITER, SEARCH_FAILED = range(6)
 MESSAGES = {
-    CONVERGED_GRADIENT: "the largest gradient entry fell to gtol",
+    CONVERGED_GRADIENT: "the largest (pseudo-)gradient entry fell to gtol",
     CONVERGED_DECREASE: "the relative decrease of the objective fell to ftol",
     MAX_ITER: "max_iter iterations were run",
     SEARCH_FAILED: "the line search found no step satisfying the Wolfe conditions",
 }
 
 # Slots of the float64 ``scalars``: the objective and its slope along the
-# direction at the last iterate, the trial step, and the bracket ends with
-# their objective values and slopes.
-F0, SLOPE0, STEP, LO, F_LO, SLOPE_LO, HI, F_HI, SLOPE_HI, GAMMA = range(10)
+# direction at the last iterate, the trial step, the bracket ends with
+# their objective values and slopes, the initial inverse Hessian scale and
+# the largest (pseudo-)gradient entry at the last iterate.
+F0, SLOPE0, STEP, LO, F_LO, SLOPE_LO, HI, F_HI, SLOPE_HI, GAMMA, OPTIMALITY = range(11)
+# Rows of ``vectors``: the search direction, the last iterate and its gradient;
+# with L1, its pseudo-gradient and the orthant of the search.
+DIRECTION, X0, G0, PSEUDO, ORTHANT = range(5)
 # Slots of the int64 ``counts``.
 N_PAIRS, NEWEST, N_SEARCH, N_ITER, FAILED_ONCE = range(5)
 # Slots of ``settings``.
-GTOL, FTOL, MAX_ITERATIONS, MAX_SEARCH = range(4)
+GTOL, FTOL, MAX_ITERATIONS, MAX_SEARCH, L1, N_PENALIZED = range(6)
 
 
 @dataclass
@@ -87,27 +108,38 @@ class LbfgsResult:
         return MESSAGES[self.status]
 
 
-def minimize(evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY):
-    """Minimize a smooth function of a float64 vector by L-BFGS.
+def minimize(
+    evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY, l1=0.0, n_penalized=0
+):
+    """Minimize ``f(x) + l1 ||x[:n_penalized]||_1`` of a float64 vector, ``f`` smooth.
+
+    Without L1 (``l1=0``) the method is L-BFGS, with it OWL-QN.
 
     Parameters
     ----------
     evaluate : callable
-        ``evaluate(x, g)`` returns the objective at ``x`` and writes its
-        gradient into ``g`` (float64, of ``x``'s shape).
+        ``evaluate(x, g)`` returns the objective at ``x`` (its L1 term
+        included) and writes the gradient of the smooth part ``f`` into ``g``
+        (float64, of ``x``'s shape).
     x0 : ndarray of shape (n_params,)
         Starting point (not modified).
     max_iter : int
         Iterations allowed (0: return ``x0``).
     gtol : float
-        Stop once the largest absolute gradient entry is at most ``gtol``.
+        Stop once the largest absolute gradient entry (pseudo-gradient entry
+        with L1) is at most ``gtol``.
     ftol : float
         Stop once an iteration decreases the objective by at most ``ftol``
         relative to ``max(|f_prev|, |f|, 1)``.
     callback : callable, optional
-        ``callback(f)`` after each iteration, with the accepted objective.
+        ``callback(f, optimality)`` after each iteration, with the accepted
+        objective and its largest (pseudo-)gradient entry.
     memory : int, default=MEMORY
         Curvature pairs kept.
+    l1 : float, default=0.0
+        Strength of the L1 term; positive makes the solver OWL-QN.
+    n_penalized : int, default=0
+        The L1 term covers ``x[:n_penalized]``; the other entries are smooth.
 
     Returns
     -------
@@ -116,11 +148,14 @@ def minimize(evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY
     x = np.array(x0, dtype=np.float64)
     g = np.zeros_like(x)
     pairs = np.zeros((2, memory, x.shape[0]))
-    vectors = np.zeros((3, x.shape[0]))
+    vectors = np.zeros((5 if l1 > 0 else 3, x.shape[0]))
     coefficients = np.zeros((2, memory))
-    scalars = np.zeros(10)
+    scalars = np.zeros(11)
     counts = np.zeros(5, np.int64)
-    settings = np.array([gtol, ftol, max_iter, MAX_LINE_SEARCH], dtype=np.float64)
+    settings = np.array(
+        [gtol, ftol, max_iter, MAX_LINE_SEARCH, l1, n_penalized if l1 > 0 else 0],
+        dtype=np.float64,
+    )
     state = (pairs, vectors, coefficients, scalars, counts, settings)
     f = evaluate(x, g)
     status = start(x, f, g, *state)
@@ -128,7 +163,7 @@ def minimize(evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY
     while True:
         if callback is not None and counts[N_ITER] > n_iter:
             n_iter = counts[N_ITER]
-            callback(float(scalars[F0]))
+            callback(float(scalars[F0]), float(scalars[OPTIMALITY]))
         if status != EVALUATE and status != NEW_ITERATE:
             break
         f = evaluate(x, g)
@@ -148,11 +183,12 @@ def start(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     scalars[F0] = f
     if not np.isfinite(f):
         return SEARCH_FAILED
-    if _max_abs(g) <= settings[GTOL]:
+    scalars[OPTIMALITY] = _optimality(x, g, vectors, settings)
+    if scalars[OPTIMALITY] <= settings[GTOL]:
         return CONVERGED_GRADIENT
     if settings[MAX_ITERATIONS] <= 0:
         return MAX_ITER
-    return _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts)
+    return _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts, settings)
 
 
 @kernel
@@ -165,7 +201,9 @@ def advance(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     search; any other status ends the run with ``x``, ``g`` and
     ``scalars[F0]`` at the last accepted iterate.
     """
-    direction = vectors[0]
+    if settings[L1] > 0:
+        return _advance_orthant(x, f, g, pairs, vectors, coefficients, scalars, counts, settings)
+    direction = vectors[DIRECTION]
     step = scalars[STEP]
     counts[N_SEARCH] += 1
     slope = _dot(g, direction)
@@ -189,8 +227,37 @@ def advance(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     step = _next_step(scalars)
     width = abs(scalars[HI] - scalars[LO])
     if counts[N_SEARCH] >= settings[MAX_SEARCH] or width <= 1e-15 * abs(step):
-        return _search_failed(x, g, pairs, vectors, coefficients, scalars, counts)
-    _set_trial(x, step, vectors, scalars)
+        return _search_failed(x, g, pairs, vectors, coefficients, scalars, counts, settings)
+    _set_trial(x, step, vectors, scalars, settings)
+    return EVALUATE
+
+
+@kernel
+def _advance_orthant(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
+    """OWL-QN's line search: accept the trial ``x`` on sufficient decrease, else backtrack.
+
+    The decrease is measured against the pseudo-gradient ``v`` at the last
+    iterate along the displacement actually taken (the projection may have
+    shortened it): ``F(x) <= F(x0) + ARMIJO_ORTHANT v.(x - x0)``. Where the
+    decrease is lost in rounding, the approximate Wolfe conditions of the
+    smooth solver decide, on ``F`` restricted to the orthant (where its
+    gradient is that of ``f`` plus ``l1`` times the orthant's signs).
+    """
+    counts[N_SEARCH] += 1
+    x0, pseudo0, orthant = vectors[X0], vectors[PSEUDO], vectors[ORTHANT]
+    n_penalized = int(settings[N_PENALIZED])
+    predicted = slope = 0.0
+    for i in range(x.shape[0]):
+        s = x[i] - x0[i]
+        predicted += pseudo0[i] * s
+        slope += (g[i] + settings[L1] * orthant[i] if i < n_penalized else g[i]) * s
+    f0 = scalars[F0]
+    if np.isfinite(f) and np.isfinite(slope):
+        if f <= f0 + ARMIJO_ORTHANT * predicted or _approximately_wolfe(f, f0, slope, predicted):
+            return _accept(x, f, g, pairs, vectors, coefficients, scalars, counts, settings)
+    if counts[N_SEARCH] >= settings[MAX_SEARCH]:
+        return _search_failed(x, g, pairs, vectors, coefficients, scalars, counts, settings)
+    _set_trial(x, BACKTRACK * scalars[STEP], vectors, scalars, settings)
     return EVALUATE
 
 
@@ -238,15 +305,50 @@ def _accept(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     f_prev = scalars[F0]
     scalars[F0] = f
     _store_pair(x, g, pairs, vectors, coefficients, scalars, counts)
-    if _max_abs(g) <= settings[GTOL]:
+    scalars[OPTIMALITY] = _optimality(x, g, vectors, settings)
+    if scalars[OPTIMALITY] <= settings[GTOL]:
         return CONVERGED_GRADIENT
     if f_prev - f <= settings[FTOL] * max(abs(f_prev), abs(f), 1.0):
         return CONVERGED_DECREASE
     if counts[N_ITER] >= settings[MAX_ITERATIONS]:
         return MAX_ITER
     counts[FAILED_ONCE] = 0
-    status = _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts)
+    status = _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts, settings)
     return NEW_ITERATE if status == EVALUATE else status
+
+
+@kernel
+def _optimality(x, g, vectors, settings):
+    """The largest gradient entry; with L1, of the pseudo-gradient (kept in ``vectors``)."""
+    if settings[L1] > 0:
+        pseudo_gradient(x, g, settings[L1], int(settings[N_PENALIZED]), vectors[PSEUDO])
+        return _max_abs(vectors[PSEUDO])
+    return _max_abs(g)
+
+
+@kernel
+def pseudo_gradient(x, g, l1, n_penalized, out):
+    """OWL-QN's pseudo-gradient of ``f + l1 ||x[:n_penalized]||_1`` into ``out``.
+
+    ``g`` is the gradient of ``f``. A penalized entry gets ``g_i + l1 sign(x_i)``
+    where ``x_i != 0``; at ``x_i = 0``, ``g_i + l1`` or ``g_i - l1`` when that
+    one-sided derivative descends (is negative going up, positive going down),
+    else 0. That is the subgradient of smallest magnitude.
+    """
+    for i in range(x.shape[0]):
+        out[i] = g[i]
+        if i >= n_penalized:
+            continue
+        if x[i] > 0:
+            out[i] += l1
+        elif x[i] < 0:
+            out[i] -= l1
+        elif g[i] + l1 < 0:
+            out[i] += l1
+        elif g[i] - l1 > 0:
+            out[i] -= l1
+        else:
+            out[i] = 0.0
 
 
 @kernel
@@ -270,34 +372,48 @@ def _store_pair(x, g, pairs, vectors, coefficients, scalars, counts):
 
 
 @kernel
-def _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts):
+def _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
     """Save the iterate, take the quasi-Newton direction and set its first trial step.
 
-    Returns ``EVALUATE``, or ``CONVERGED_GRADIENT`` for a zero gradient.
+    With L1 the recursion runs on the pseudo-gradient (which
+    :func:`_optimality` left in ``vectors[PSEUDO]``), its result is
+    constrained to the signs of the steepest descent, and the orthant of the
+    search is set. Returns ``EVALUATE``, or ``CONVERGED_GRADIENT`` for a zero
+    (pseudo-)gradient.
     """
-    direction, x0, g0 = vectors[0], vectors[1], vectors[2]
+    direction, x0, g0 = vectors[DIRECTION], vectors[X0], vectors[G0]
+    orthant_wise = settings[L1] > 0
+    descent = vectors[PSEUDO] if orthant_wise else g
     _copy(x, x0)
     _copy(g, g0)
     scalars[F0] = f
-    _two_loop(g, pairs, coefficients, scalars[GAMMA], counts, direction)
-    slope = _dot(g, direction)
+    _two_loop(descent, pairs, coefficients, scalars[GAMMA], counts, direction)
+    if orthant_wise:
+        for i in range(direction.shape[0]):
+            if direction[i] * descent[i] >= 0:
+                direction[i] = 0.0
+    slope = _dot(descent, direction)
     step = 1.0
     if counts[N_PAIRS] == 0 or not slope < 0:
         # No history (or a direction that does not descend): steepest descent,
         # with a first step of unit length.
         counts[N_PAIRS] = 0
-        norm = np.sqrt(_dot(g, g))
+        norm = np.sqrt(_dot(descent, descent))
         if norm == 0:
             return CONVERGED_GRADIENT
-        for i in range(g.shape[0]):
-            direction[i] = -g[i]
+        for i in range(descent.shape[0]):
+            direction[i] = -descent[i]
         slope = -norm * norm
         step = 1.0 / norm
+    if orthant_wise:
+        orthant = vectors[ORTHANT]
+        for i in range(int(settings[N_PENALIZED])):
+            orthant[i] = np.sign(x[i]) if x[i] != 0 else -np.sign(descent[i])
     scalars[SLOPE0] = slope
     scalars[LO], scalars[F_LO], scalars[SLOPE_LO] = 0.0, f, slope
     scalars[HI], scalars[F_HI], scalars[SLOPE_HI] = np.inf, np.inf, 0.0
     counts[N_SEARCH] = 0
-    _set_trial(x, step, vectors, scalars)
+    _set_trial(x, step, vectors, scalars, settings)
     return EVALUATE
 
 
@@ -331,24 +447,29 @@ def _slot(newest, age, memory):
 
 
 @kernel
-def _search_failed(x, g, pairs, vectors, coefficients, scalars, counts):
+def _search_failed(x, g, pairs, vectors, coefficients, scalars, counts, settings):
     """Return to the last iterate; retry along the steepest descent once, else give up."""
-    _copy(vectors[1], x)
-    _copy(vectors[2], g)
+    _copy(vectors[X0], x)
+    _copy(vectors[G0], g)
     if counts[FAILED_ONCE] or counts[N_PAIRS] == 0:
         return SEARCH_FAILED
     counts[FAILED_ONCE] = 1
     counts[N_PAIRS] = 0
-    return _begin_search(x, scalars[F0], g, pairs, vectors, coefficients, scalars, counts)
+    return _begin_search(x, scalars[F0], g, pairs, vectors, coefficients, scalars, counts, settings)
 
 
 @kernel
-def _set_trial(x, step, vectors, scalars):
-    """``x = x0 + step * direction``."""
-    direction, x0 = vectors[0], vectors[1]
+def _set_trial(x, step, vectors, scalars, settings):
+    """``x = x0 + step * direction``; with L1, entries leaving the orthant set to 0."""
+    direction, x0 = vectors[DIRECTION], vectors[X0]
     scalars[STEP] = step
     for i in range(x.shape[0]):
         x[i] = x0[i] + step * direction[i]
+    if settings[L1] > 0:
+        orthant = vectors[ORTHANT]
+        for i in range(int(settings[N_PENALIZED])):
+            if x[i] * orthant[i] <= 0:
+                x[i] = 0.0
 
 
 @kernel

@@ -36,7 +36,6 @@ from .data import Dataset
 from .kernels import maths
 
 STOCHASTIC = ("sgd", "minibatch")
-L1_SOLVERS = ("gd", "sgd", "minibatch")
 
 
 class _stochastic_only:
@@ -75,13 +74,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     ----------
     solver : {"lbfgs", "gd", "sgd", "minibatch"}, default="lbfgs"
         ``"lbfgs"``: quasi-Newton (compiled L-BFGS) on the fused gradient, for
-        the exact optimum. ``"gd"``: full-batch (proximal) gradient descent.
-        ``"sgd"``: per-example updates. ``"minibatch"``: mini-batch SGD of
-        ``batch_size``.
+        the exact optimum; with an L1 term, the orthant-wise OWL-QN (Andrew
+        and Gao, 2007), exact as well. ``"gd"``: full-batch accelerated
+        proximal gradient (FISTA with backtracking and adaptive restart; see
+        ``learning_rate``). ``"sgd"``: per-example updates. ``"minibatch"``:
+        mini-batch SGD of ``batch_size``.
     penalty : {"l2", "l1", "elasticnet", None}, default="l2"
         Penalty on the coefficients (never on the intercept):
         ``(1 - r) / 2 ||W||^2 + r ||W||_1`` with ``r = 0`` for "l2", 1 for "l1"
-        and ``l1_ratio`` for "elasticnet". L1 needs gd, sgd or minibatch.
+        and ``l1_ratio`` for "elasticnet". Every solver takes every penalty.
     C : float, default=1.0
         Inverse of the regularization strength, as in scikit-learn: the loss
         sum is multiplied by ``C``.
@@ -95,23 +96,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     fit_intercept : bool, default=True
         Learn an intercept; otherwise it stays 0.
     max_iter : int, default=100
-        Epochs for gd/sgd/minibatch (one pass over the data each),
-        iterations for lbfgs.
+        Epochs for sgd/minibatch (one pass over the data each), iterations
+        for lbfgs and gd (an accelerated gd iteration makes one or two passes,
+        more when the step backtracks).
     tol : float or None, default=1e-4
-        lbfgs: stop when the largest gradient entry is below ``tol``.
-        Others: stop when the epoch loss (the validation score with
-        ``early_stopping``) has not improved by ``tol`` for
+        lbfgs and gd: stop when the largest entry of the optimality measure is
+        at most ``tol``: the gradient of the objective without L1; with L1 the
+        pseudo-gradient for lbfgs (the smallest subgradient) and the proximal
+        gradient mapping ``(w - prox(w - s g)) / s`` for gd, with ``s = 1 / L``
+        (``eta0``, or the current step, for the fixed schedules): the same
+        vector once the signs of the weights have settled. The intercepts count,
+        unpenalized. ``history_["optimality"]`` holds the measure per
+        iteration. sgd and minibatch: stop when the epoch loss (the validation
+        score with ``early_stopping``) has not improved by ``tol`` for
         ``n_iter_no_change`` epochs. None: run ``max_iter``.
     n_iter_no_change : int, default=5
-        Epochs without improvement before gd/sgd/minibatch stop.
+        Epochs without improvement before sgd/minibatch stop.
     learning_rate : {"auto", "constant", "invscaling", "optimal"}, default="auto"
-        Step-size schedule of gd/sgd/minibatch, as scikit-learn's SGD defines
-        them (``t`` counts updates: samples for sgd, batches for minibatch,
-        epochs for gd). ``"auto"``: gd takes the constant step ``1 / L`` with ``L``
-        the gradient's Lipschitz constant (estimated by a few power-iteration
-        passes over X); minibatch starts at ``1 / L`` and halves the step after
-        ``n_iter_no_change`` epochs without a new best loss; sgd takes
-        ``"optimal"`` with a penalty and ``"invscaling"`` without.
+        Step-size schedule. sgd and minibatch: as scikit-learn's SGD defines
+        them (``t`` counts updates: samples for sgd, batches for minibatch);
+        ``"auto"``: minibatch starts at ``1 / L`` (``L`` the gradient's
+        Lipschitz constant, from a few power-iteration passes over X) and
+        halves the step after ``n_iter_no_change`` epochs without a new best
+        loss; sgd takes ``"optimal"`` with a penalty and ``"invscaling"``
+        without. gd: ``"auto"`` is accelerated proximal gradient whose step
+        starts at ``1 / L`` and then shrinks on a failed sufficient-decrease
+        test and grows while it passes; ``"optimal"`` (scikit-learn's
+        per-example schedule, of no use on full batches) means ``"auto"``;
+        ``"constant"`` takes plain proximal gradient steps of ``eta0``, and
+        ``"invscaling"`` of ``eta0 / t ** power_t`` (``t`` counting
+        iterations), without momentum or backtracking: a step above ``2 / L``
+        can oscillate or diverge (a non-finite objective raises an error).
     eta0 : float, default=0.01
         Initial step of the ``"constant"`` and ``"invscaling"`` schedules.
     power_t : float, default=0.5
@@ -155,11 +170,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts.
     n_iter_ : ndarray of shape (1,)
-        Epochs (or lbfgs iterations) run by the last ``fit``.
+        Epochs (lbfgs and gd: iterations) run by the last ``fit``.
     history_ : dict
-        ``"loss"``: the objective per epoch; ``"time"``: seconds since the start
-        of training at the end of each epoch; ``"validation_score"`` with
-        ``early_stopping``.
+        ``"loss"``: the objective per epoch (per iteration for lbfgs and gd: at
+        the accepted iterate, or at the point each fixed gd step starts
+        from); ``"time"``: seconds since the start of training at the end of
+        each epoch; ``"optimality"`` (lbfgs and gd): the measure ``tol``
+        bounds, per iteration; ``"validation_score"`` with ``early_stopping``.
     t_ : float
         Updates made by sgd/minibatch so far (``partial_fit`` continues it).
     n_features_in_ : int
@@ -454,11 +471,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return {**features, "classes_": model_classes, **self._result_attributes(result)}
 
     def _check_penalty(self):
-        if self.penalty in ("l1", "elasticnet") and self.solver not in L1_SOLVERS:
-            raise ValueError(
-                f"penalty={self.penalty!r} needs one of the solvers {L1_SOLVERS}: "
-                f"solver={self.solver!r} needs a smooth objective."
-            )
         if self.average and self.solver != "sgd":
             raise ValueError(
                 f"average={self.average!r} (averaged SGD) needs solver='sgd'; "
@@ -660,6 +672,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _result_attributes(self, result):
         """The fitted attributes of a solver result, as a dict."""
         history = {"loss": np.asarray(result.loss), "time": np.asarray(result.elapsed)}
+        if result.optimality:
+            history["optimality"] = np.asarray(result.optimality)
         if result.score:
             history["validation_score"] = np.asarray(result.score)
         fitted = {

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from . import _fista
 from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
 from .kernels import steps
@@ -94,6 +95,8 @@ class SolverResult:
     elapsed: list = field(default_factory=list)
     score: list = field(default_factory=list)
     state: StochasticState | None = None
+    #: gd and lbfgs: the optimality measure that ``tol`` bounds, per iteration.
+    optimality: list = field(default_factory=list)
 
 
 class _History:
@@ -207,23 +210,143 @@ def solve(objective, solver, options, coef0=None, intercept0=None, state=None):
 
 
 def _gd(objective, solver, options, coef, intercept):
-    """Full-batch gradient descent on the fused parallel gradient."""
-    dtype = objective.datafit.dtype
-    schedule, eta0 = _schedule(options, objective, solver)
-    t0 = _optimal_t0(objective.strength)
-    history = _History(solver, options, objective.datafit.n_samples)
-    for epoch in range(1, options.max_iter + 1):
-        value, grad, grad_b = objective(coef, intercept)
-        eta = steps.learning_rate(
-            schedule, float(epoch), eta0, options.power_t, objective.strength, t0
+    """Full-batch proximal gradient: accelerated with backtracking, or on a fixed schedule.
+
+    ``learning_rate="auto"`` (and ``"optimal"``, a per-example schedule that
+    a full batch has no use for) runs FISTA (:mod:`fastlr._fista`) from the
+    step ``1 / L``; ``"constant"`` and ``"invscaling"`` take plain proximal
+    gradient steps of ``eta0`` and ``eta0 / t ** power_t``. Both stop when the
+    largest entry of the proximal gradient mapping is at most ``tol``.
+    """
+    x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
+    iterations = _Iterations(solver, options)
+    with one_blas_thread():
+        if options.learning_rate in ("constant", "invscaling"):
+            run = _scheduled_gd(objective, x0, coef.size, options, iterations)
+        else:
+            run = _accelerated_gd(objective, x0, coef.size, options, iterations)
+    x, n_iter, status, optimality = run
+    if options.tol is not None and status == _fista.STALLED:
+        _warn_gd_stalled(options, n_iter, optimality)
+    elif options.tol is not None and status == _fista.MAX_ITER:
+        _warn_gd_max_iter(options, optimality)
+    coef, intercept = objective.unpack(x)
+    return iterations.result(coef, intercept, n_iter)
+
+
+def _accelerated_gd(objective, x0, n_penalized, options, iterations):
+    """FISTA from the step ``1 / L``.
+
+    Returns ``(x, n_iter, status, optimality)``: a :mod:`fastlr._fista` status,
+    and the measure at ``x``.
+    """
+    lipschitz = objective.lipschitz_constant()
+    result = _fista.minimize(
+        objective.value_and_grad_into,
+        x0,
+        step=1.0 / lipschitz if lipschitz > 0 else 1.0,
+        max_iter=options.max_iter,
+        tol=options.tol if options.tol is not None else 0.0,
+        l1=objective.l1,
+        n_penalized=n_penalized,
+        callback=iterations.record,
+    )
+    if result.status == _fista.NOT_FINITE:
+        raise FloatingPointError(
+            f"The gd solver stopped: {result.message}. Check X for extreme values, "
+            f"or scale it (e.g. with sklearn.preprocessing.StandardScaler)."
         )
-        coef -= dtype.type(eta) * grad
-        objective.prox(coef, eta)
-        intercept -= dtype.type(eta) * grad_b.astype(dtype)
-        if history.record(value, coef, intercept):
-            return history.result(coef, intercept, epoch)
-    _warn_max_iter(solver, options, "or set a larger constant eta0 if the loss still falls.")
-    return history.result(coef, intercept, options.max_iter)
+    return result.x, result.n_iter, result.status, result.optimality
+
+
+def _scheduled_gd(objective, x0, n_penalized, options, iterations):
+    """Proximal gradient steps of ``learning_rate`` "constant" or "invscaling".
+
+    Each iteration evaluates the current point (its objective and measure go
+    to ``iterations``) and steps from it; the run stops at a point whose
+    measure is at most ``tol``, which is returned without stepping. The L1
+    term covers the first ``n_penalized`` parameters (the coefficients).
+
+    Returns
+    -------
+    x, n_iter, status, optimality
+        ``status`` is ``_fista.CONVERGED`` or ``_fista.MAX_ITER``; the measure
+        is the last one computed (at the point the last step started from).
+    """
+    x, g, stepped = x0.copy(), np.empty_like(x0), np.empty_like(x0)
+    tol = options.tol if options.tol is not None else 0.0
+    optimality = np.nan
+    for iteration in range(1, options.max_iter + 1):
+        value = objective.value_and_grad_into(x, g)
+        step = options.eta0
+        if options.learning_rate == "invscaling":
+            step = options.eta0 / iteration**options.power_t
+        optimality = _fista.proximal_step(x, g, step, objective.l1, n_penalized, stepped)
+        if not (np.isfinite(value) and np.isfinite(optimality)):
+            raise FloatingPointError(
+                f"The gd solver diverged at iteration {iteration} (non-finite objective). "
+                f"Use a smaller eta0, or learning_rate='auto' (a step that cannot diverge)."
+            )
+        iterations.record(value, optimality)
+        if optimality <= tol:
+            return x, iteration, _fista.CONVERGED, optimality
+        x, stepped = stepped, x
+    return x, options.max_iter, _fista.MAX_ITER, optimality
+
+
+def _warn_gd_max_iter(options, optimality):
+    hint = (
+        "or set learning_rate='auto' (accelerated, with a step that adapts)"
+        if options.learning_rate in ("constant", "invscaling")
+        else "or use solver='lbfgs', which needs fewer passes over the data"
+    )
+    warnings.warn(
+        f"The gd solver stopped at max_iter={options.max_iter} before the largest entry of "
+        f"its proximal gradient mapping, {optimality:.3g}, fell below tol={options.tol}. "
+        f"Increase max_iter, raise tol, scale X (e.g. with "
+        f"sklearn.preprocessing.StandardScaler), {hint}.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+
+
+def _warn_gd_stalled(options, n_iter, optimality):
+    warnings.warn(
+        f"The gd solver stopped at iteration {n_iter}: {_fista.MESSAGES[_fista.STALLED]}, "
+        f"before the largest entry of its proximal gradient mapping, {optimality:.3g}, "
+        f"fell below tol={options.tol}. Raise tol, or fit float64 X for more precision.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+
+
+class _Iterations:
+    """Per-iteration objective, optimality measure and wall time of gd and lbfgs."""
+
+    def __init__(self, solver, options):
+        self.solver = solver
+        self.verbose = options.verbose
+        self.progress = options.progress
+        self.loss, self.optimality, self.elapsed = [], [], []
+        self.start = time.perf_counter()
+
+    def record(self, value, optimality):
+        """Record one iteration: the objective and the measure ``tol`` bounds."""
+        now = time.perf_counter() - self.start
+        self.loss.append(float(value))
+        self.optimality.append(float(optimality))
+        self.elapsed.append(now)
+        if self.verbose:
+            line = (
+                f"[{self.solver}] iteration {len(self.loss)}: objective {value:.10g}, "
+                f"optimality {optimality:.3g}, {now:.3f} s"
+            )
+            self.progress.line(line) if self.progress is not None else print(line)
+
+    def result(self, coef, intercept, n_iter):
+        return SolverResult(
+            coef, intercept, n_iter, self.loss, self.elapsed, optimality=self.optimality
+        )
 
 
 def _schedule(options, objective, solver, eta0=None):
@@ -431,22 +554,23 @@ class _Plateau:
 
 
 def _lbfgs(objective, solver, options, coef, intercept):
-    """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation."""
-    datafit = objective.datafit
-    if objective.l1 > 0:
-        raise ValueError(
-            "The lbfgs solver needs a smooth objective and cannot use an L1 penalty; "
-            "use solver='gd', 'minibatch' or 'sgd' with penalty='l1' or 'elasticnet'."
-        )
-    history = _History(solver, options, datafit.n_samples)
+    """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation.
+
+    With an L1 term (``penalty="l1"`` or ``"elasticnet"``) the compiled solver
+    runs as OWL-QN on the coefficients; the intercepts stay unpenalized.
+    """
+    iterations = _Iterations(solver, options)
     x0 = np.concatenate([coef.ravel(), intercept]).astype(np.float64)
     # No BLAS call of the solver may leave OpenBLAS threads spinning on the
     # cores the parallel gradient needs (2x slower evaluations on 2 cores).
     with one_blas_thread():
-        result = _minimize(objective.value_and_grad_into, x0, history.record, options)
+        result = _minimize(
+            objective.value_and_grad_into, x0, iterations.record, options, objective.l1, coef.size
+        )
     if result.status == _lbfgs_core.MAX_ITER:
         if options.tol is not None:
-            _warn_lbfgs_max_iter(options)
+            optimality = iterations.optimality[-1] if iterations.optimality else np.nan
+            _warn_lbfgs_max_iter(options, optimality, objective.l1 > 0)
     elif result.status == _lbfgs_core.SEARCH_FAILED:
         warnings.warn(
             f"The lbfgs solver stopped early: {result.message}. Scale X (e.g. with "
@@ -455,11 +579,15 @@ def _lbfgs(objective, solver, options, coef, intercept):
             stacklevel=3,
         )
     coef, intercept = objective.unpack(result.x)
-    return history.result(coef, intercept, result.n_iter)
+    return iterations.result(coef, intercept, result.n_iter)
 
 
-def _minimize(evaluate, x0, callback, options):
-    """L-BFGS with fastlr's stopping settings (scikit-learn's for its lbfgs solver)."""
+def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0):
+    """L-BFGS (OWL-QN with ``l1 > 0``) with fastlr's stopping settings.
+
+    They are scikit-learn's for its lbfgs solver: ``tol`` bounds the largest
+    (pseudo-)gradient entry.
+    """
     return _lbfgs_core.minimize(
         evaluate,
         x0,
@@ -467,14 +595,17 @@ def _minimize(evaluate, x0, callback, options):
         gtol=options.tol if options.tol is not None else 0.0,
         ftol=64 * np.finfo(float).eps,
         callback=callback,
+        l1=l1,
+        n_penalized=n_penalized,
     )
 
 
-def _warn_lbfgs_max_iter(options):
+def _warn_lbfgs_max_iter(options, optimality, orthant_wise=False):
+    measure = "pseudo-gradient entry" if orthant_wise else "gradient entry"
     warnings.warn(
-        f"The lbfgs solver stopped at max_iter={options.max_iter} before the gradient "
-        f"fell below tol={options.tol}. Increase max_iter, or scale X (e.g. with "
-        f"sklearn.preprocessing.StandardScaler).",
+        f"The lbfgs solver stopped at max_iter={options.max_iter} before the largest "
+        f"{measure}, {optimality:.3g}, fell below tol={options.tol}. Increase max_iter, or "
+        f"scale X (e.g. with sklearn.preprocessing.StandardScaler).",
         ConvergenceWarning,
         stacklevel=4,
     )

@@ -21,6 +21,7 @@ PIN_FILE = Path(__file__).resolve().parent / "data" / "pinned_iterates.json"
 
 CASES = {
     "lbfgs": dict(solver="lbfgs"),
+    "lbfgs-l1": dict(solver="lbfgs", penalty="l1", C=0.5),
     "gd": dict(solver="gd", max_iter=30, tol=None),
     "gd-l1": dict(solver="gd", penalty="l1", C=0.5, max_iter=30, tol=None),
     "sgd": dict(solver="sgd", max_iter=3, tol=None, random_state=0),

@@ -9,9 +9,11 @@ scikit-learn's solution (``sklearn_optimum``, solved to ``tol=1e-10``):
   1e-13). In float32 the gradient itself carries rounding of order
   ``eps32 = 1.2e-7`` relative, so lbfgs stalls once its steps are lost in that
   noise; the gap is then a few eps32 (measured: 4e-8) and the bound is 1e-5.
-- gd, sgd and minibatch are first-order methods run for a fixed number of
+- sgd and minibatch are first-order methods run for a fixed number of
   epochs (``tol=None``, fixed seeds): the bound is 1% relative, and the epochs
-  are chosen so that the measured gap stays several times below it.
+  are chosen so that the measured gap stays several times below it. gd
+  (accelerated proximal gradient) runs with its defaults: it stops on the
+  same gradient measure as lbfgs at ``tol=1e-4`` (measured gap: 7e-5).
 """
 
 import functools
@@ -33,11 +35,13 @@ import fastlr._logistic
 
 SOLVERS = ["lbfgs", "gd", "sgd", "minibatch"]
 EPOCH_SOLVERS = ["gd", "sgd", "minibatch"]
+# Solvers whose tol is the loss-improvement rule of scikit-learn's SGD.
+STOCHASTIC_SOLVERS = ["sgd", "minibatch"]
 DTYPES = [np.float32, np.float64]
 
 # Settings that bring each solver within 1% of the optimum on breast cancer (C=1).
 FIRST_ORDER = {
-    "gd": dict(solver="gd", max_iter=2000, tol=None),
+    "gd": dict(solver="gd"),
     "sgd": dict(solver="sgd", max_iter=100, tol=None, random_state=0),
     "minibatch": dict(solver="minibatch", batch_size=32, max_iter=200, tol=None, random_state=0),
 }
@@ -263,7 +267,7 @@ def test_fitted_attributes_have_the_documented_shapes_and_dtype(breast_cancer, s
     assert (elapsed >= 0).all() and (np.diff(elapsed) >= 0).all()
 
 
-@pytest.mark.parametrize("solver", EPOCH_SOLVERS)
+@pytest.mark.parametrize("solver", STOCHASTIC_SOLVERS)
 def test_epoch_solvers_stop_after_n_iter_no_change_epochs_without_progress(breast_cancer, solver):
     tol, patience = 1e-3, 3
     model = fastlr.LogisticRegression(

@@ -87,15 +87,24 @@ def test_logistic_objective_matches_scipy_at_the_optimum():
 
 def test_max_iter_stops_at_the_accepted_iterate_and_calls_back_each_iteration():
     evaluate, _ = quadratic(10, 1e3)
-    seen = []
+    seen, measures = [], []
+
+    def callback(f, optimality):
+        seen.append(f)
+        measures.append(optimality)
+
     result = _lbfgs.minimize(
-        evaluate, np.ones(10), max_iter=4, gtol=0.0, ftol=0.0, callback=seen.append
+        evaluate, np.ones(10), max_iter=4, gtol=0.0, ftol=0.0, callback=callback
     )
     assert result.status == _lbfgs.MAX_ITER and not result.converged
     assert result.n_iter == 4 and len(seen) == 4
     # The result is the last accepted iterate, not a trial point of a new search.
     assert result.fun == seen[-1] == evaluate(result.x, np.empty(10))
     assert all(later < earlier for earlier, later in itertools.pairwise(seen))
+    # The measure is the largest gradient entry at each accepted iterate.
+    gradient = np.empty(10)
+    evaluate(result.x, gradient)
+    assert measures[-1] == np.abs(gradient).max()
 
 
 def test_zero_max_iter_returns_the_start():
