@@ -188,6 +188,20 @@ def test_tree_sum_adds_in_a_fixed_order(client):
     )
 
 
+def test_balanced_placement_evens_out_rows_per_thread():
+    place = _distributed.balanced_placement
+    threads = {"a": 1, "b": 1}
+    # 9 blocks against 7: one moves, the smallest that helps.
+    current = ["a"] * 9 + ["b"] * 7
+    targets = place(current, [100] * 8 + [90] + [100] * 7, threads)
+    assert targets == [None] * 8 + ["b"] + [None] * 7
+    assert place(["a", "b"], [100, 100], threads) == [None, None]
+    # A worker with two task threads takes twice the rows.
+    assert place(["a"] * 3, [10, 10, 10], {"a": 1, "b": 2}) == ["b", "b", None]
+    # A single block too big to move usefully stays.
+    assert place(["a", "a"], [1000, 1], threads) == [None, "b"]
+
+
 def test_bitwise_reproducible_for_a_chunking(client):
     X, y, sw = make_data(n=1500)
     Xd, yd, swd = as_dask(X, y, sw, rows=100)  # 15 blocks: a level of the tree on the workers
@@ -261,6 +275,10 @@ def test_lazy_prediction_block_by_block(client):
         # In-memory input is predicted in memory.
         np.testing.assert_array_equal(getattr(model, method)(X), getattr(local, method)(X))
     assert model.score(Xd, yd, sample_weight=swd) == pytest.approx(
+        local.score(X, y, sample_weight=sw), rel=1e-12
+    )
+    # In-memory labels and weights are split like X's known chunks.
+    assert model.score(Xd, y, sample_weight=sw) == pytest.approx(
         local.score(X, y, sample_weight=sw), rel=1e-12
     )
     # CSR chunks, two classes: scores of shape (n_samples,).
