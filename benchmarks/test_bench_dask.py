@@ -57,6 +57,8 @@ from fastlr._datafits import BinaryLoss, MultinomialLoss, make_datafit
 from ._common import TIERS, environment_lines
 
 GAP = 1e-6  # relative objective gap that counts as "the same optimum"
+# The issue's bound on the cluster's pass against the in-memory one holds from this size on.
+PASS_TARGET_ROWS = 20_000_000
 # Busy cores of other processes above which a timing is flagged "unsure".
 MAX_OTHER_CORES = 0.5
 TIGHT_TOL = 1e-10
@@ -268,7 +270,8 @@ def dask_ml_fit(X, y, n_samples, optimum, time_limit, max_evaluations=None, defa
     no standardization); with them, its own (a penalized intercept column
     and standardized columns), which only its time per pass is taken from.
 
-    Returns (seconds to the gap or NaN, seconds per evaluation, evaluations, best gap).
+    Returns (seconds to the gap or NaN, seconds per evaluation, evaluations, best gap,
+    seconds of the whole fit).
     """
     import dask_glm.algorithms
     import dask_ml.linear_model
@@ -302,7 +305,7 @@ def dask_ml_fit(X, y, n_samples, optimum, time_limit, max_evaluations=None, defa
     per_pass = float(np.median(np.diff(times))) if len(times) > 1 else math.nan
     best = (min(values) - optimum) / abs(optimum) if optimum is not None and values else math.nan
     reached = time_to_gap(times, values, optimum) if optimum is not None else math.nan
-    return reached, per_pass, len(values), best
+    return reached, per_pass, len(values), best, time.perf_counter() - start
 
 
 class ClusterCpu:
@@ -434,6 +437,7 @@ def warm_up(client, with_dask_ml):
         one_pass(local_datafit(Xw.compute(), yw.compute(), n_classes))()
     if with_dask_ml:
         dask_ml_fit(X, y, 8192, None, time_limit=60)
+        dask_ml_fit(X, y, 8192, None, time_limit=60, defaults=True)
 
 
 # --------------------------------------------------------------------------
@@ -466,7 +470,7 @@ def dense_rows(client, n, n_chunks, with_dask_ml, time_limit, sizes, idle):
     ]  # fmt: skip
     if with_dask_ml:
         start = cpu.sample()
-        theirs, per_pass, evaluations, best = dask_ml_fit(X, y, n, optimum, time_limit)
+        theirs, per_pass, evaluations, best, _ = dask_ml_fit(X, y, n, optimum, time_limit)
         busy = max(busy, cpu.other_cores(start))
         detail = (
             f"{setting}; dask-ml {theirs:.1f} s, {evaluations} evaluations, {per_pass:.2f} s "
@@ -478,17 +482,23 @@ def dense_rows(client, n, n_chunks, with_dask_ml, time_limit, sizes, idle):
             "dask-ml lbfgs time / fastlr.dask time", detail, _ratio(theirs, ours), ">= 10x",
             "unsure" if busy > MAX_OTHER_CORES else None,
         ))  # fmt: skip
-        _, default_pass, _, _ = dask_ml_fit(X, y, n, None, time_limit, 3, defaults=True)
+        # Its defaults minimize another objective; only their time is comparable.
+        _, default_pass, evaluations, _, total = dask_ml_fit(
+            X, y, n, None, time_limit, defaults=True
+        )
         rows.append((
-            "dask-ml pass with its defaults (intercept, standardized columns)", setting,
-            f"{default_pass:.2f} s", "-", "info",
+            "dask-ml with its defaults, to its own optimum / fastlr.dask time",
+            f"{setting}; dask-ml {total:.1f} s, {evaluations} evaluations, {default_pass:.2f} s "
+            f"each (a penalized intercept, standardized columns: another objective)",
+            _ratio(total, ours), "-", "info",
         ))  # fmt: skip
     X_local, y_local = X.compute(), y.compute()
     cluster, local, contended = pass_times(client, X, y, 2, X_local, y_local, sizes)
     del X_local, y_local
     rows.append((
         "cluster pass / in-memory pass", f"{setting}; {cluster:.3f} s vs {local:.3f} s",
-        _ratio(cluster, local), "<= 1.5x", "unsure" if contended else None,
+        _ratio(cluster, local), "<= 1.5x" if n >= PASS_TARGET_ROWS else "-",
+        "unsure" if contended else None,
     ))  # fmt: skip
     mem = memory[0]
     rows.append((
