@@ -43,10 +43,12 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _distributed
-from ._datafits import BinaryLoss, MultinomialLoss, Objective
+from ._datafits import BinaryLoss, MultinomialLoss
 from ._logistic import LogisticRegression as _LocalLogisticRegression
+from ._logistic import _encode_labels
 from ._solvers import solve
 from ._threads import resolve_n_jobs
+from ._validation import class_weights
 
 __all__ = ["LogisticRegression"]
 
@@ -196,23 +198,21 @@ class LogisticRegression(_LocalLogisticRegression):
         blocks = _distributed.row_blocks(X, y, sample_weight)
         with _distributed.ClusterData(client, blocks) as data:
             objective, classes = self._prepare(client, data)
-            coef0, intercept0 = self._starting_point(objective, classes, blocks.n_features)
+            coef0, intercept0 = self._warm_start_point(blocks.n_features, classes)
             options = self._options(max_iter=self.max_iter, tol=self.tol)
             result = self._solve(objective, options, coef0, intercept0)
-        self._store(result)
-        self.classes_ = classes
-        self.n_features_in_ = blocks.n_features
+        features = {"n_features_in_": blocks.n_features}
         if blocks.feature_names is not None:
-            self.feature_names_in_ = blocks.feature_names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+            features["feature_names_in_"] = blocks.feature_names
+        # All fitted attributes replaced in one step, as the in-memory fit does.
+        self._commit({**features, "classes_": classes, **self._result_attributes(result)})
         return self
 
     def _prepare(self, client, data):
         """Validate, summarize and encode the blocks; return the objective on the cluster."""
         start = time.perf_counter()
         summary = data.validate()
-        classes, _ = self._encode_labels(summary.labels)
+        classes, _ = _encode_labels(summary.labels)
         class_weight = self._class_weights(classes, data)
         multinomial = classes.shape[0] > 2
         kinds = self._kernel_kinds(data.blocks, multinomial, summary.index_dtypes)
@@ -252,39 +252,7 @@ class LogisticRegression(_LocalLogisticRegression):
         The same numbers as the in-memory estimator's: "balanced" counts each
         class by its sample weight.
         """
-        if self.class_weight is None:
-            return None
-        from sklearn.utils.class_weight import compute_class_weight
-
-        counts = data.label_weights(classes)
-        # One entry per class weighted by its count gives the same bincount.
-        return compute_class_weight(
-            self.class_weight, classes=classes, y=classes, sample_weight=counts
-        ).astype(np.float64)
-
-    def _penalized(self, datafit):
-        """The objective with the penalty split into L2 and L1 strengths.
-
-        As :meth:`fastlr.LogisticRegression._objective` does for in-memory data.
-        """
-        total = datafit.total_weight
-        if self.penalty is None:
-            return Objective(datafit, 0.0, self.fit_intercept)
-        strength = self.alpha if self.alpha is not None else 1.0 / (self.C * total)
-        ratio = {"l2": 0.0, "l1": 1.0, "elasticnet": self.l1_ratio}[self.penalty]
-        return Objective(datafit, strength * (1.0 - ratio), self.fit_intercept, l1=strength * ratio)
-
-    def _starting_point(self, objective, classes, n_features):
-        """``(coef0, intercept0)``: the previous solution with ``warm_start``, else None."""
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return None, None
-        if not np.array_equal(self.classes_, classes) or self.coef_.shape[1] != n_features:
-            raise ValueError(
-                f"warm_start=True needs the classes and features of the previous fit "
-                f"({self.classes_.tolist()}, {self.coef_.shape[1]} features); this data has "
-                f"{classes.tolist()} and {n_features}. Set warm_start=False."
-            )
-        return self.coef_, self.intercept_
+        return class_weights(self.class_weight, classes, lambda: data.label_weights(classes))
 
     def _solve(self, objective, options, coef0, intercept0):
         """Run the solver on the client.

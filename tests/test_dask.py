@@ -30,6 +30,7 @@ import fastlr
 import fastlr.dask
 from fastlr import _distributed
 from fastlr._datafits import BinaryLoss, MultinomialLoss, make_datafit
+from fastlr._logistic import _encode_labels
 
 # Relative objective gap allowed between the cluster's and the in-memory
 # optimum (the issue's figure). Both fits stop at a gradient entry below
@@ -75,8 +76,9 @@ def as_dask(X, y, sw, rows):
 def in_memory_objective(model, X, y, sw):
     """The objective the in-memory estimator minimizes, as a function of (coef_, intercept_)."""
     X, y = fastlr._validation.validate_features(model, X, y, reset=False)
-    _, y_idx = model._encode_labels(y)
-    objective = model._objective(X, y_idx, model._weights(sw, y_idx, X))
+    classes, y_idx = _encode_labels(y)
+    weights, exponent = model._weights(sw, y_idx, X.dtype, classes, whole=True)
+    objective = model._objective(X, y_idx, weights, len(classes), exponent)
 
     def value(coef, intercept):
         coef = np.ascontiguousarray(np.reshape(coef, objective.datafit.coef_shape), X.dtype)
@@ -325,7 +327,7 @@ def test_warm_start_verbose_and_convergence_warning(client, capsys, monkeypatch)
     assert "[fastlr.dask] readying the kernels on 2 workers" in out
     assert "[fastlr.dask] kernels ready: loaded from numba's cache" in out
     assert "[fastlr.dask] 900 rows x 5 features in 3 blocks, 2 classes" in out
-    assert "[lbfgs] epoch 1:" in out and " s\n" in out
+    assert "[lbfgs] iteration 1: objective " in out and " s\n" in out
     model.fit(Xd, yd)  # the workers are ready now: no warm-up
     assert "readying the kernels" not in capsys.readouterr().out
     first = model.coef_.copy()
@@ -392,7 +394,7 @@ def test_clear_errors(client, monkeypatch):
     with pytest.raises(ValueError, match="n_jobs must be"):
         fastlr.dask.LogisticRegression(client=client, n_jobs=0).fit(Xd, yd)
     fitted = fastlr.dask.LogisticRegression(client=client, warm_start=True).fit(Xd, yd)
-    with pytest.raises(ValueError, match="warm_start=True needs the classes"):
+    with pytest.raises(ValueError, match="warm_start=True starts from the previous coef_"):
         fitted.fit(Xd, yd + 5)
 
     def no_client():
