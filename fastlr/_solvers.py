@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from . import _fista
+from . import _drive, _fista
 from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
 from .kernels import steps
@@ -240,16 +240,21 @@ def _accelerated_gd(objective, x0, n_penalized, options, iterations):
     Returns ``(x, n_iter, status, optimality)``: a :mod:`fastlr._fista` status,
     and the measure at ``x``.
     """
-    lipschitz = objective.lipschitz_constant()
+    if options.resume is not None:  # the saved step: no passes to estimate it again
+        step = float(options.resume[2]["step"][0])
+    else:
+        lipschitz = objective.lipschitz_constant()
+        step = 1.0 / lipschitz if lipschitz > 0 else 1.0
     result = _fista.minimize(
         objective.value_and_grad_into,
         x0,
-        step=1.0 / lipschitz if lipschitz > 0 else 1.0,
+        step=step,
         max_iter=options.max_iter,
         tol=options.tol if options.tol is not None else 0.0,
         l1=objective.l1,
         n_penalized=n_penalized,
         callback=iterations.record,
+        **iterations.checkpoint_hooks(step=np.array([step])),
     )
     if result.status == _fista.NOT_FINITE:
         raise FloatingPointError(
@@ -276,7 +281,14 @@ def _scheduled_gd(objective, x0, n_penalized, options, iterations):
     x, g, stepped = x0.copy(), np.empty_like(x0), np.empty_like(x0)
     tol = options.tol if options.tol is not None else 0.0
     optimality = np.nan
-    for iteration in range(1, options.max_iter + 1):
+    first, hooks = 1, iterations.checkpoint_hooks()
+    if hooks["resume"] is not None:
+        saved, status = hooks["resume"]
+        x[...] = saved["x"]
+        first = len(iterations.loss) + 1
+        if status == _fista.CONVERGED:
+            return x, first - 1, status, iterations.optimality[-1]
+    for iteration in range(first, options.max_iter + 1):
         value = objective.value_and_grad_into(x, g)
         step = options.eta0
         if options.learning_rate == "invscaling":
@@ -289,8 +301,12 @@ def _scheduled_gd(objective, x0, n_penalized, options, iterations):
             )
         iterations.record(value, optimality)
         if optimality <= tol:
+            if hooks["saver"] is not None:
+                hooks["saver"](iteration, {"x": x}, _fista.CONVERGED)
             return x, iteration, _fista.CONVERGED, optimality
         x, stepped = stepped, x
+        if hooks["saver"] is not None:
+            hooks["saver"](iteration, {"x": x}, _fista.NEW_ITERATE)
     return x, options.max_iter, _fista.MAX_ITER, optimality
 
 
@@ -325,6 +341,7 @@ class _Iterations:
 
     def __init__(self, solver, options):
         self.solver = solver
+        self.options = options
         self.verbose = options.verbose
         self.progress = options.progress
         self.loss, self.optimality, self.elapsed = [], [], []
@@ -347,6 +364,40 @@ class _Iterations:
         return SolverResult(
             coef, intercept, n_iter, self.loss, self.elapsed, optimality=self.optimality
         )
+
+    def checkpoint_hooks(self, **constants):
+        """``saver`` and ``resume`` of :func:`fastlr._drive.drive` for the fit's checkpoint.
+
+        ``saver`` hands the solver's arrays, the status and this history to
+        ``options.checkpoint``; ``resume`` is the saved ``(arrays, status)``
+        of ``options.resume``, whose history continues here. ``constants``
+        (arrays) are saved with every checkpoint.
+        """
+        session, resume = self.options.checkpoint, None
+        if self.options.resume is not None:
+            _, fields, arrays = self.options.resume
+            self.loss = arrays["history.loss"].tolist()
+            self.optimality = arrays["history.optimality"].tolist()
+            self.elapsed = arrays["history.time"].tolist()
+            self.start = time.perf_counter() - (self.elapsed[-1] if self.elapsed else 0.0)
+            resume = (arrays, fields["status"])
+        if session is None:
+            return {"saver": None, "resume": resume}
+
+        def saver(n_iter, arrays, status):
+            history = {
+                "history.loss": np.asarray(self.loss, dtype=np.float64),
+                "history.optimality": np.asarray(self.optimality, dtype=np.float64),
+                "history.time": np.asarray(self.elapsed, dtype=np.float64),
+            }
+            finished = status not in (_drive.EVALUATE, _drive.NEW_ITERATE)
+            session.step(
+                n_iter, {"status": int(status)}, {**arrays, **history, **constants},
+                finished=finished,
+                last=n_iter >= self.options.max_iter,
+            )  # fmt: skip
+
+        return {"saver": saver, "resume": resume}
 
 
 def _schedule(options, objective, solver, eta0=None):
@@ -565,8 +616,9 @@ def _lbfgs(objective, solver, options, coef, intercept):
     # cores the parallel gradient needs (2x slower evaluations on 2 cores).
     with one_blas_thread():
         result = _minimize(
-            objective.value_and_grad_into, x0, iterations.record, options, objective.l1, coef.size
-        )
+            objective.value_and_grad_into, x0, iterations.record, options, objective.l1, coef.size,
+            **iterations.checkpoint_hooks(),
+        )  # fmt: skip
     if result.status == _lbfgs_core.MAX_ITER:
         if options.tol is not None:
             optimality = iterations.optimality[-1] if iterations.optimality else np.nan
@@ -582,7 +634,7 @@ def _lbfgs(objective, solver, options, coef, intercept):
     return iterations.result(coef, intercept, result.n_iter)
 
 
-def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0):
+def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0, saver=None, resume=None):
     """L-BFGS (OWL-QN with ``l1 > 0``) with fastlr's stopping settings.
 
     They are scikit-learn's for its lbfgs solver: ``tol`` bounds the largest
@@ -597,6 +649,8 @@ def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0):
         callback=callback,
         l1=l1,
         n_penalized=n_penalized,
+        saver=saver,
+        resume=resume,
     )
 
 
