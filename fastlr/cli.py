@@ -197,6 +197,7 @@ def info(args):
     import sklearn
 
     from . import __version__, gradient
+    from ._jit import cached_signatures
 
     X = np.zeros((4096, 2))
     gradient(X, np.zeros(4096), np.zeros(2), 0.0)  # starts numba's thread pool
@@ -207,11 +208,36 @@ def info(args):
         f"scikit-learn {sklearn.__version__}"
     )
     print(f"numba threads: {numba.config.NUMBA_NUM_THREADS}, threading layer: {layer}")
+    cached, kernels = cached_signatures()
+    if cached:
+        print(
+            f"compiled kernels: {cached} signatures of {kernels} kernels cached for this build "
+            f"and CPU (first fits load them)"
+        )
+    else:
+        print(
+            f"compiled kernels: none of the {kernels} kernels cached for this build and CPU; "
+            f"`fastlr warmup` compiles them (a minute or two), else each first fit does"
+        )
     if layer == "workqueue":
         print(
             "warning: the workqueue layer costs ~75 us per parallel call and is not "
             "thread-safe; install the OS package libgomp1 (OpenMP) or `pip install tbb`."
         )
+    return 0
+
+
+def warmup(args):
+    """Compile the kernels of common fits into numba's cache, one process per core."""
+    from ._jit import cached_signatures
+    from ._warmup import warmup as compile_kernels
+
+    seconds = compile_kernels(args.jobs, report=lambda text: print(f"fastlr warmup: {text}"))
+    cached, kernels = cached_signatures()
+    print(
+        f"fastlr warmup: {cached} signatures of {kernels} kernels cached in "
+        f"{seconds['total']:.1f} s (checked in {seconds['check']:.1f} s)"
+    )
     return 0
 
 
@@ -385,8 +411,17 @@ def build_parser():
     run.add_argument("--seed", type=int, default=0)
     run.set_defaults(func=demo)
 
-    show = commands.add_parser("info", help="versions and threading layer")
+    show = commands.add_parser(
+        "info", help="versions, threading layer and whether the kernels are compiled"
+    )
     show.set_defaults(func=info)
+
+    ahead = commands.add_parser("warmup", help="compile the kernels of common fits ahead of time")
+    ahead.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="processes compiling at once (default: one per core, at most 3)",
+    )  # fmt: skip
+    ahead.set_defaults(func=warmup)
     return parser
 
 
