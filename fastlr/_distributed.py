@@ -388,19 +388,13 @@ def summarize_block(block):
 class _BlockEncoder(BlockEncoder):
     """:class:`fastlr._streaming.BlockEncoder` with a message for dask's recomputed blocks."""
 
-    def class_indices(self, y, index):
-        classes = self.classes
-        position = np.searchsorted(classes, y)
-        found = classes[np.minimum(position, classes.shape[0] - 1)] == y
-        if not found.all():
-            unknown = np.unique(y[~found])[:5].tolist()
-            raise ValueError(
-                f"{self.source} holds labels that are not among the classes "
-                f"{classes.tolist()} found when the fit started: {unknown}. Its graph gave "
-                f"other data when dask computed it again (after a worker was lost); persist "
-                f"X and y from a deterministic graph and fit again."
-            )
-        return position.astype(np.int64, copy=False)
+    def unknown_labels(self, index, unknown):
+        return (
+            f"{self.source} holds labels that are not among the classes "
+            f"{self.classes.tolist()} found when the fit started: {unknown}. Its graph gave "
+            f"other data when dask computed it again (after a worker was lost); persist "
+            f"X and y from a deterministic graph and fit again."
+        )
 
 
 def encode_block(block, classes, class_weight, dtype, name):

@@ -97,13 +97,16 @@ class BlockEncoder:
         position = np.searchsorted(classes, y)
         found = classes[np.minimum(position, classes.shape[0] - 1)] == y
         if not found.all():
-            unknown = np.unique(y[~found])[:5].tolist()
-            raise ValueError(
-                f"Block {index} of {self.source} holds labels that are not among the classes "
-                f"{classes.tolist()} the first pass found: {unknown}. The data changed since "
-                f"it was scanned; scan it again (a new fastlr.Dataset) and refit."
-            )
+            raise ValueError(self.unknown_labels(index, np.unique(y[~found])[:5].tolist()))
         return position.astype(np.int64, copy=False)
+
+    def unknown_labels(self, index, unknown):
+        """The message for labels of block ``index`` that the first pass did not find."""
+        return (
+            f"Block {index} of {self.source} holds labels that are not among the classes "
+            f"{self.classes.tolist()} the first pass found: {unknown}. The data changed since "
+            f"it was scanned; scan it again (a new fastlr.Dataset) and refit."
+        )
 
     def _rows(self, X):
         if scipy.sparse.issparse(X):
