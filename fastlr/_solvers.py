@@ -6,6 +6,7 @@ L-BFGS iteration); every pass over the samples is compiled.
 """
 
 import contextlib
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -226,9 +227,10 @@ def _gd(objective, solver, options, coef, intercept):
         else:
             run = _accelerated_gd(objective, x0, coef.size, options, iterations)
     x, n_iter, status, optimality = run
+    diverged = status == _fista.MAX_ITER and _warn_gd_rose(options, iterations.loss)
     if options.tol is not None and status == _fista.STALLED:
         _warn_gd_stalled(options, n_iter, optimality)
-    elif options.tol is not None and status == _fista.MAX_ITER:
+    elif options.tol is not None and status == _fista.MAX_ITER and not diverged:
         _warn_gd_max_iter(options, optimality)
     coef, intercept = objective.unpack(x)
     return iterations.result(coef, intercept, n_iter)
@@ -243,8 +245,7 @@ def _accelerated_gd(objective, x0, n_penalized, options, iterations):
     if options.resume is not None:  # the saved step: no passes to estimate it again
         step = float(options.resume[2]["step"][0])
     else:
-        lipschitz = objective.lipschitz_constant()
-        step = 1.0 / lipschitz if lipschitz > 0 else 1.0
+        step = _auto_step(objective, objective.lipschitz_constant(), "gd")
     result = _fista.minimize(
         objective.value_and_grad_into,
         x0,
@@ -324,6 +325,27 @@ def _warn_gd_max_iter(options, optimality):
         ConvergenceWarning,
         stacklevel=4,
     )
+
+
+def _warn_gd_rose(options, objectives):
+    """Warn, and return True, when a scheduled gd run ended above its start.
+
+    A proximal gradient step no longer than ``2 / L`` never raises the
+    objective; one that ended higher than it started took steps too large.
+    """
+    if options.learning_rate not in ("constant", "invscaling") or not objectives:
+        return False
+    first, last = objectives[0], objectives[-1]
+    if not last > first:
+        return False
+    warnings.warn(
+        f"The gd solver diverged: its objective rose from {first:.6g} to {last:.6g} in "
+        f"{len(objectives)} iterations, its steps too large for X's scale. Use a smaller "
+        f"eta0, or learning_rate='auto' (a step that adapts).",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return True
 
 
 def _warn_gd_stalled(options, n_iter, optimality):
@@ -412,9 +434,10 @@ def _schedule(options, objective, solver, eta0=None):
     alpha = objective.strength
     if name == "auto" and solver in ("gd", "minibatch"):
         if eta0 is None and solver == "gd":
-            eta0 = 1.0 / objective.lipschitz_constant()
+            eta0 = _auto_step(objective, objective.lipschitz_constant(), solver)
         elif eta0 is None:
-            eta0 = 1.0 / objective.minibatch_lipschitz_constant(options.batch_size)
+            lipschitz = objective.minibatch_lipschitz_constant(options.batch_size)
+            eta0 = _auto_step(objective, lipschitz, solver, options.batch_size)
         return steps.CONSTANT, eta0
     if name == "auto":
         name = "optimal" if alpha > 0 else "invscaling"
@@ -424,6 +447,58 @@ def _schedule(options, objective, solver, eta0=None):
             "with penalty=None use learning_rate='invscaling' or 'constant'."
         )
     return SCHEDULES[name], float(options.eta0)
+
+
+def _auto_step(objective, lipschitz, solver, batch_size=None):
+    """The "auto" step ``1 / L`` of ``solver``; 1 when ``L`` is 0.
+
+    ``L = 0`` means a constant smooth part (every weighted row of X zero, no
+    intercept, no L2 term): its gradient is 0 and any step is stable, so the
+    solver returns its start (with an L1 term, the prox moves it to 0).
+
+    gd takes its steps in float64; a mini-batch epoch takes ``step / W`` in
+    the data's dtype, ``W`` the batch's weight (``batch_size`` for unit
+    weights). A step those cannot carry (0, or beyond the largest float)
+    raises a ValueError that names X's scale, or the penalty's strength when
+    that alone makes ``L`` too large.
+    """
+    if lipschitz == 0.0:
+        return 1.0
+    step = 1.0 / lipschitz
+    dtype = np.dtype(np.float64)
+    carried = [step]
+    if batch_size is not None:
+        datafit = objective.datafit
+        dtype = datafit.dtype
+        batch = min(batch_size, datafit.n_samples)
+        carried.append(step / (batch * objective.total_weight / datafit.n_samples))
+    info = np.finfo(dtype)
+    if all(float(info.tiny) <= value <= float(info.max) for value in carried):
+        return step
+    raise ValueError(_step_error(objective, lipschitz, solver, dtype, step > 1.0))
+
+
+def _step_error(objective, lipschitz, solver, dtype, too_small):
+    """The message of a step that ``dtype`` cannot carry (see :func:`_auto_step`)."""
+    where = f"for solver={solver!r} with learning_rate='auto' in {dtype.name}"
+    value = f"{lipschitz:.3g}" if math.isfinite(lipschitz) else "beyond the float64 range"
+    if too_small:
+        return (
+            f"X's features are too small in magnitude {where}: the gradient's Lipschitz "
+            f"constant L, {value}, makes the step 1/L larger than {dtype.name} can hold. Scale X "
+            f"(e.g. with sklearn.preprocessing.StandardScaler), or add an intercept or a penalty."
+        )
+    if objective.alpha * np.finfo(dtype).tiny >= 1.0:
+        return (
+            f"The L2 penalty strength alpha = 1 / (C * sum of sample weights) = "
+            f"{objective.alpha:.3g} is too large {where}: the step 1/L it allows is smaller "
+            f"than {dtype.name} can hold. Increase C."
+        )
+    return (
+        f"X's features are too large in magnitude {where}: the gradient's Lipschitz constant "
+        f"L, {value}, makes the step 1/L smaller than {dtype.name} can hold. Scale X (e.g. with "
+        f"sklearn.preprocessing.StandardScaler)."
+    )
 
 
 def _optimal_t0(alpha):
@@ -503,9 +578,39 @@ def _stochastic_epochs(objective, solver, options, coef, intercept, state, histo
             last = epoch == options.max_iter
             options.checkpoint.step(epoch, fields, arrays, finished=stop, last=last)
         if stop:
+            _warn_diverged(solver, options, objective, loss)
             return _stochastic_result(history, coef, intercept, epoch, state, options)
-    _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
+    last = history.loss[-1] if history.loss else 0.0
+    if not _warn_diverged(solver, options, objective, last):
+        _warn_max_iter(solver, options, "or change eta0 and learning_rate.")
     return _stochastic_result(history, coef, intercept, options.max_iter, state, options)
+
+
+def _warn_diverged(solver, options, objective, loss):
+    """Warn, and return True, when the last epoch's objective is over twice the zero model's.
+
+    The model with all weights 0 has the objective ``log(n_classes)`` (``log 2``
+    for two classes): an epoch whose loss is twice that predicts worse than a
+    coin, and what trained it were steps too large for X's scale. A fit whose
+    weights did not overflow but came out so is not silent.
+    """
+    n_classes = max(2, objective.datafit.n_outputs)
+    zero = math.log(n_classes)
+    if not loss > 2.0 * zero:
+        return False
+    advice = (
+        "use a smaller eta0, or learning_rate='auto'"
+        if options.learning_rate in ("constant", "invscaling")
+        else "scale X (e.g. with sklearn.preprocessing.StandardScaler)"
+    )
+    warnings.warn(
+        f"The {solver} solver diverged: the loss of its last epoch, {loss:.3g}, is more than "
+        f"twice that of the model with all weights 0 ({zero:.3g}); its steps are too large "
+        f"for X's scale. To fix it, {advice}.",
+        ConvergenceWarning,
+        stacklevel=4,
+    )
+    return True
 
 
 def _stochastic_snapshot(coef, intercept, state, history, plateau):
