@@ -649,8 +649,17 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if self.alpha is not None:
             strength = self.alpha
         else:
+            # From the mantissas: only the result can leave the float range.
+            mantissas, powers = np.frexp([self.C, total])
             with np.errstate(over="ignore", under="ignore"):
-                strength = float(np.ldexp(1.0 / (self.C * total), -exponent))
+                strength = float(
+                    np.ldexp(1.0 / (mantissas[0] * mantissas[1]), -int(powers.sum()) - exponent)
+                )
+            if not np.isfinite(strength):
+                raise ValueError(
+                    f"C={self.C!r} is too small: the penalty strength 1 / (C * sum of sample "
+                    f"weights) overflows float64. Use a larger C."
+                )
         ratio = {"l2": 0.0, "l1": 1.0, "elasticnet": self.l1_ratio}[self.penalty]
         return Objective(datafit, strength * (1.0 - ratio), self.fit_intercept, l1=strength * ratio)
 
