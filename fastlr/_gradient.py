@@ -1,6 +1,7 @@
 """The public gradient function: the seeds' two algorithms and the fused one, by name."""
 
 import numpy as np
+import scipy.special
 
 from ._threads import numba_threads
 from ._validation import (
@@ -66,6 +67,48 @@ def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=Tru
     return out, db, cost
 
 
+def exact_sums(X, y, sw, coef, intercept):
+    """The sums of :func:`gradient_sums` (loss included) for scores that overflow.
+
+    The fallback of :func:`gradient` when the fused pass is not finite: a
+    score such as ``1e300 * 1e10 - 1e300 * 1e10`` is ``inf - inf`` there. Here
+    each row whose plain score overflows is computed exactly on scaled
+    operands (as ``predict_proba`` does), the loss in a form that is finite
+    for every finite score and ``inf`` only beyond the float range, and the
+    gradient sum over X divided by its largest magnitude: a sum is ``inf``
+    only when it is beyond the range, never NaN. float64 throughout, the
+    gradient returned in X's dtype.
+
+    Returns
+    -------
+    out : ndarray of shape (n_features,)
+    intercept_sum : float
+    loss_sum : float
+    """
+    from ._logistic import _scaled_scores  # the estimator's exact scores
+
+    X64 = np.asarray(X, dtype=np.float64)
+    coef = np.asarray(coef, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = X64 @ coef + float(intercept)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        scaled, row_scale, coef_scale = _scaled_scores(X64[bad], coef[None, :], [intercept])
+        with np.errstate(over="ignore"):  # beyond the range: +-inf, as it should
+            scores[bad] = (scaled[:, 0] * row_scale) * coef_scale
+    positive = np.asarray(y) == 1
+    # log(1 + exp(z)) - y z = log(1 + exp(-z)) for y = 1: never inf - inf.
+    losses = np.logaddexp(0.0, np.where(positive, -scores, scores))
+    residuals = scipy.special.expit(scores) - positive
+    if sw.shape[0]:
+        losses = np.where(sw > 0, sw * losses, 0.0)
+        residuals *= sw
+    largest = float(np.abs(X64).max(initial=0.0))
+    with np.errstate(over="ignore"):
+        out = (X64 / largest).T @ residuals * largest if largest > 0 else np.zeros(X.shape[1])
+    return out.astype(X.dtype), float(residuals.sum()), float(losses.sum())
+
+
 def gradient(
     X, y, coef, intercept, *, method="parallel", sample_weight=None, n_jobs=None,
     check_input=True,
@@ -110,7 +153,9 @@ def gradient(
     grad_intercept : numpy scalar
         Gradient with respect to ``intercept``.
     loss : numpy scalar
-        The mean cross-entropy.
+        The mean cross-entropy. Scores that overflow in the pass (``inf - inf``
+        in a dot product) are recomputed exactly (:func:`exact_sums`): the
+        loss is never NaN for finite input, and ``inf`` only beyond the range.
 
     Examples
     --------
@@ -136,8 +181,11 @@ def gradient(
         intercept = dtype.type(intercept)
     with numba_threads(n_jobs):
         out, db, cost = gradient_sums(X, y, sw, coef, intercept, method=method)
+    if not (np.isfinite(cost) and np.isfinite(db) and np.isfinite(out).all()):
+        out, db, cost = exact_sums(X, y, sw, coef, intercept)
     out /= dtype.type(total)
-    return out, dtype.type(db / total), dtype.type(cost / total)
+    with np.errstate(over="ignore"):  # a loss beyond X's dtype is inf in it
+        return out, dtype.type(db / total), dtype.type(cost / total)
 
 
 def _checked_layout(X, y, coef, sample_weight):
