@@ -79,11 +79,16 @@ def assert_interrupt_leaves_model(model, call):
     assert frozen(model) == before
 
 
+def recorder(solver):
+    """The class whose ``record`` a solver calls after each epoch (iteration)."""
+    return _solvers._History if solver in ("sgd", "minibatch") else _solvers._Iterations
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_interrupt_in_the_epoch_callback(monkeypatch, solver):
     for _, model, call in situations(solver):
-        record = Interrupt(_solvers._History.record, at=1)
-        monkeypatch.setattr(_solvers._History, "record", lambda *a, r=record: r(*a))
+        record = Interrupt(recorder(solver).record, at=1)
+        monkeypatch.setattr(recorder(solver), "record", lambda *a, r=record: r(*a))
         assert_interrupt_leaves_model(model, call)
         monkeypatch.undo()
 
@@ -377,10 +382,10 @@ def test_concurrent_lbfgs_fits_restore_the_blas_count(two_blas_threads):
 
 def test_blas_limit_released_by_an_interrupted_fit(monkeypatch, two_blas_threads):
     X, y = problem()
-    record = Interrupt(_solvers._History.record, at=2)
-    monkeypatch.setattr(_solvers._History, "record", lambda *a: record(*a))
+    record = Interrupt(recorder("lbfgs").record, at=2)
+    monkeypatch.setattr(recorder("lbfgs"), "record", lambda *a: record(*a))
     with pytest.raises(KeyboardInterrupt):
-        LR().fit(X, y)
+        LR(solver="lbfgs").fit(X, y)
     assert blas_threads() == two_blas_threads
 
 
