@@ -4,6 +4,9 @@ Public API
 ----------
 LogisticRegression
     scikit-learn-style estimator with the lbfgs, gd, sgd and minibatch solvers.
+LogisticRegressionCV
+    The same, with C (and the L1 share) chosen by cross-validation over
+    warm-started regularization paths.
 Dataset, DataError
     Training data in memory or on disk, read in blocks (see :mod:`fastlr.data`).
 Checkpoint
@@ -21,6 +24,7 @@ reference
 
 from . import reference
 from ._checkpoint import Checkpoint
+from ._cv import LogisticRegressionCV
 from ._gradient import gradient
 from ._logistic import LogisticRegression
 from ._persist import ModelFileError, load
@@ -31,6 +35,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "LogisticRegression",
+    "LogisticRegressionCV",
     "ModelFileError",
     "__version__",
     "gradient",
