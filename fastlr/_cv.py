@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from numbers import Integral
 from typing import ClassVar
 
+import numba
 import numpy as np
+import scipy.sparse
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -75,10 +77,14 @@ validation_fraction, class_weight, random_state, verbose
         ``class_weight="balanced"`` is computed once, on all of y (as
         scikit-learn does), and applied to every fold.
     n_jobs : int, default=None
-        numba threads used while fitting (``None`` or -1: all of them). The
-        folds run one after the other, each fit's passes over the data
-        spread over the threads: on small data, running folds on separate
-        threads was measured slower (see ``docs/design.md``).
+        Threads used while fitting (``None`` or -1: all of numba's). When a
+        pass over a fold's training rows is long enough for the kernels to
+        outweigh the Python work of an iteration (``FOLD_THREADS_MIN_WORK``
+        multiply-adds), the folds run on ``min(n_jobs, n_folds)`` Python
+        threads, each fit's kernels on the remaining factor of numba
+        threads; otherwise the folds run in turn, each fit's kernels on all
+        ``n_jobs`` threads (``docs/design.md``). Each running fold holds a
+        copy of its training rows.
 
     Attributes
     ----------
@@ -270,7 +276,7 @@ validation_fraction, class_weight, random_state, verbose
             train, test = data.rows(fold[0]), data.rows(fold[1])
             return [self._path(points, r, train, test, scorer) for r in grid.l1_ratios]
 
-        per_fold = _map(fold_paths, folds, n_threads if _FOLDS_ON_THREADS else 1)
+        per_fold = _map_folds(fold_paths, folds, n_threads, _pass_work(data, folds))
         paths = [path for fold in per_fold for path in fold]
         results = _Results.of(paths, len(folds), grid, self.fit_intercept)
         if self.refit:
@@ -472,27 +478,51 @@ class _Data:
         )  # fmt: skip
 
 
+#: Multiply-adds of one pass over a fold's training rows (rows x stored
+#: values a row x outputs) from which the folds run on Python threads: about
+#: where a pass on one core (30 us) takes as long as the Python work of an
+#: L-BFGS iteration. Below it a fit holds the GIL most of the time, and
+#: threads only take turns (docs/design.md).
+FOLD_THREADS_MIN_WORK = 1 << 17
+#: False: the folds always run one after the other (the benchmark's alternative).
 _FOLDS_ON_THREADS = True
 
 
-def _map(function, tasks, n_threads):
-    """``[function(task) for task in tasks]``, on ``n_threads`` Python threads when above 1.
+def _pass_work(data, folds):
+    """Multiply-adds of one pass over the largest fold's training rows."""
+    n_train = max(len(train) for train, _ in folds)
+    n_samples, n_features = data.X.shape
+    per_row = data.X.nnz / n_samples if scipy.sparse.issparse(data.X) else n_features
+    return n_train * per_row * (1 if data.n_classes == 2 else data.n_classes)
 
-    Each thread runs its tasks' kernels on one numba thread; the kernels
-    release the GIL. Results are the same as in a loop, bit for bit (the
-    kernels' sums do not depend on the thread count). A task that raises
-    cancels those not started, and the error is raised once the others end.
+
+def _map_folds(function, folds, n_threads, work):
+    """``[function(fold) for fold in folds]``, spread over ``n_threads`` threads.
+
+    With passes of ``FOLD_THREADS_MIN_WORK`` multiply-adds or more,
+    ``min(n_threads, len(folds))`` Python threads take the folds in turn and
+    each fit's kernels run on ``n_threads // workers`` numba threads (the
+    kernels release the GIL); a fit's passes then wait on no other thread,
+    where a pass split across threads waits for the slowest at its end.
+    Otherwise the folds run one after the other, each fit's kernels on the
+    ``n_threads`` threads. Results are the same either way, bit for bit (the
+    kernels' sums do not depend on the thread count). numba's workqueue
+    layer runs one parallel caller at a time (:mod:`fastlr._threads`): there
+    the folds run in a loop. A fold that raises cancels those not started,
+    and the error is raised once the running ones end.
     """
-    if n_threads <= 1 or len(tasks) <= 1:
-        return [function(task) for task in tasks]
+    threads = _FOLDS_ON_THREADS and work >= FOLD_THREADS_MIN_WORK
+    workers = min(n_threads, len(folds)) if threads else 1
+    if workers <= 1 or numba.threading_layer() == "workqueue":
+        return [function(fold) for fold in folds]
 
-    def run(task):
-        with numba_threads(1):
-            return function(task)
+    def run(fold):
+        with numba_threads(n_threads // workers):
+            return function(fold)
 
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=min(n_threads, len(tasks)))
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
     try:
-        return list(executor.map(run, tasks))
+        return list(executor.map(run, folds))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
