@@ -457,7 +457,7 @@ def _schedule(options, objective, solver, state):
     if name == "optimal" and objective.strength <= 0:
         raise ValueError(
             "learning_rate='optimal' needs an L2 penalty (its step is 1 / (alpha t)); "
-            "with penalty=None use learning_rate='invscaling' or 'constant'."
+            "without one (C=np.inf) use learning_rate='auto', 'invscaling' or 'constant'."
         )
     state.eta0 = float(options.eta0)
     return SCHEDULES[name], np.array([state.eta0, options.power_t, _optimal_t0(objective.strength)])

@@ -387,7 +387,7 @@ def test_partial_fit_after_a_refit_continues_the_new_model(n_classes, params):
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "name"),
     [({"solver": "minibatch"}, "solver"), ({"l1_ratio": 1}, "penalty"), ({"C": np.inf}, "penalty"),
      ({"average": True}, "average"), ({"learning_rate": "constant"}, "learning_rate")],
 )  # fmt: skip

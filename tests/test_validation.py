@@ -143,7 +143,7 @@ def test_gradient_rejects_bad_coefficients(small_problem, coef, intercept, match
         (dict(n_jobs=0), r"n_jobs must be None, a positive int, or a negative int like -1"),
         (
             dict(solver="sgd", C=np.inf, learning_rate="optimal"),
-            r"learning_rate='optimal' needs an L2 penalty.*use learning_rate='invscaling'",
+            r"learning_rate='optimal' needs an L2 penalty.*\(C=np.inf\) use learning_rate='auto'",
         ),
     ],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()) if isinstance(p, dict) else "",
