@@ -75,7 +75,7 @@ class Datafit(Protocol):
         """
 
     def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
-        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, as ``max_weighted_row_norm``."""
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s`` as above."""
 
     def gram_matvec(self, v, v0, weight_scale=1.0):
         """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, ``W`` the sample weights.

@@ -336,10 +336,10 @@ def _warn_gd_max_iter(options, optimality):
         else "or use solver='lbfgs', which needs fewer passes over the data"
     )
     warnings.warn(
-        f"gd failed to converge after {options.max_iter} iterations (max_iter): the largest "
-        f"entry of its proximal gradient mapping, {optimality:.3g}, is above "
-        f"tol={options.tol}. Increase max_iter, raise tol, scale X (e.g. with "
-        f"sklearn.preprocessing.StandardScaler), {hint}.",
+        f"gd failed to converge after {options.max_iter} iterations "
+        f"(max_iter={options.max_iter}): the largest entry of its proximal gradient mapping, "
+        f"{optimality:.3g}, is above tol={options.tol}. Increase max_iter, raise tol, scale X "
+        f"(e.g. with sklearn.preprocessing.StandardScaler), {hint}.",
         ConvergenceWarning,
         stacklevel=4,
     )
@@ -676,9 +676,10 @@ def _check_stochastic_result(objective, solver, options, result, stopped):
     if stopped is None:
         where = "" if distance is None else f"; {_describe_distance(distance)}"
         message = (
-            f"{solver} failed to converge after {options.max_iter} epochs (max_iter) before "
-            f"its loss changed by less than tol={options.tol} for {options.n_iter_no_change} "
-            f"epochs{where}. {advice}; or raise tol."
+            f"{solver} failed to converge after {options.max_iter} epochs "
+            f"(max_iter={options.max_iter}) before its loss changed by less than "
+            f"tol={options.tol} for {options.n_iter_no_change} epochs{where}. {advice}; or "
+            f"raise tol."
         )
     elif distance is not None and distance.exceeds(threshold):
         message = (
@@ -841,7 +842,7 @@ class _Plateau:
 def _lbfgs(objective, solver, options, coef, intercept):
     """L-BFGS (:mod:`fastlr._lbfgs`), loss and gradient from one fused pass per evaluation.
 
-    With an L1 term (``penalty="l1"`` or ``"elasticnet"``) the compiled solver
+    With an L1 term (``l1_ratio`` above 0) the compiled solver
     runs as OWL-QN on the coefficients; the intercepts stay unpenalized.
     """
     iterations = _Iterations(solver, options)
@@ -892,9 +893,10 @@ def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0, saver=None
 def _warn_lbfgs_max_iter(options, optimality, orthant_wise=False):
     measure = "pseudo-gradient entry" if orthant_wise else "gradient entry"
     warnings.warn(
-        f"lbfgs failed to converge after {options.max_iter} iterations (max_iter): the "
-        f"largest {measure}, {optimality:.3g}, is above tol={options.tol}. Increase "
-        f"max_iter, or scale X (e.g. with sklearn.preprocessing.StandardScaler).",
+        f"lbfgs failed to converge after {options.max_iter} iterations "
+        f"(max_iter={options.max_iter}): the largest {measure}, {optimality:.3g}, is above "
+        f"tol={options.tol}. Increase max_iter, or scale X (e.g. with "
+        f"sklearn.preprocessing.StandardScaler).",
         ConvergenceWarning,
         stacklevel=4,
     )

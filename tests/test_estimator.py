@@ -300,7 +300,7 @@ def test_verbose_prints_one_line_per_epoch(breast_cancer, capsys):
 def test_convergence_warning_names_solver_tol_and_max_iter(breast_cancer, solver):
     unit = "epochs" if solver in ("sgd", "minibatch") else "iterations"
     pattern = (
-        rf"^{solver} failed to converge after 2 {unit} \(max_iter\).*tol=0.0001.*Increase "
+        rf"^{solver} failed to converge after 2 {unit} \(max_iter=2\).*tol=0.0001.*Increase "
         rf"max_iter"
     )
     with pytest.warns(ConvergenceWarning, match=pattern):

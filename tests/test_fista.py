@@ -297,7 +297,7 @@ def test_gd_max_iter_warning_names_the_measure_and_what_to_change():
     X, y, sw, C = problem("breast_cancer")
     model = fastlr.LogisticRegression(solver="gd", C=C, max_iter=3, tol=1e-6)
     pattern = (
-        r"^gd failed to converge after 3 iterations \(max_iter\): the largest entry of its "
+        r"^gd failed to converge after 3 iterations \(max_iter=3\): the largest entry of its "
         r"proximal gradient mapping, [0-9.e+-]+, is above tol=1e-06\. Increase max_iter"
     )
     with pytest.warns(ConvergenceWarning, match=pattern):

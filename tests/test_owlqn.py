@@ -186,7 +186,7 @@ def test_lbfgs_l1_records_and_stops_on_the_pseudo_gradient():
 def test_lbfgs_l1_max_iter_warning_names_the_pseudo_gradient():
     X, y, sw, C = problem("breast_cancer")
     pattern = (
-        r"^lbfgs failed to converge after 2 iterations \(max_iter\): the largest "
+        r"^lbfgs failed to converge after 2 iterations \(max_iter=2\): the largest "
         r"pseudo-gradient entry, [0-9.e+-]+, is above tol=0\.0001\. Increase max_iter"
     )
     with pytest.warns(ConvergenceWarning, match=pattern):

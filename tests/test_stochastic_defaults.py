@@ -180,7 +180,7 @@ def test_a_default_fit_far_from_the_optimum_warns_with_its_distance(breast_cance
     (message,) = messages
     start = {
         "breast_cancer": "minibatch failed to converge: its loss changed by less than tol",
-        "iris": "minibatch failed to converge after 100 epochs (max_iter)",
+        "iris": "minibatch failed to converge after 100 epochs (max_iter=100)",
     }[data]
     assert message.startswith(start)
     found = re.search(r"at least (\d+\.\d+)% above the optimum's \(L-BFGS run from", message)
@@ -194,7 +194,7 @@ def test_max_iter_warning_names_the_distance(breast_cancer):
     model, messages = fit_recording(X, y, solver="sgd", max_iter=3)
     (message,) = messages
     pattern = (
-        r"^sgd failed to converge after 3 epochs \(max_iter\) before its loss changed by less "
+        r"^sgd failed to converge after 3 epochs \(max_iter=3\) before its loss changed by less "
         r"than tol=0\.0001 for 5 epochs; its objective is at least (\d+\.\d+)% above the "
         r"optimum's"
     )
