@@ -74,6 +74,9 @@ class Datafit(Protocol):
         squares of ``x_i`` would overflow or underflow.
         """
 
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s`` as above."""
+
     def gram_matvec(self, v, v0, weight_scale=1.0):
         """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, ``W`` the sample weights.
 
@@ -250,6 +253,13 @@ class InMemoryDatafit:
         norms += intercept_term * feature_scale * feature_scale  # 0 stays 0 at any scale
         return float(np.max(weights * norms))
 
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s = feature_scale``."""
+        weights = self.sw * scale if self.sw.shape[0] else 1.0
+        norms = self.storage.squared_row_norms(feature_scale)
+        norms += intercept_term * feature_scale * feature_scale
+        return float(np.mean(weights * norms))
+
     def gram_matvec(self, v, v0, weight_scale=1.0):
         """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, ``W`` the sample weights."""
         return self.storage.gram_matvec(self.sw, v, v0, weight_scale)
@@ -411,6 +421,21 @@ class Objective:
         mean = _ldexp(full_data * (n * (batch - 1) / (batch * (n - 1))), full_exponent - top)
         mean += _ldexp(one_data * ((n - batch) / (batch * (n - 1))), exponent - top)
         return _ldexp(mean, top) + self.alpha
+
+    def mean_sample_lipschitz_constant(self):
+        """The mean over the samples of their own gradient's Lipschitz constant.
+
+        ``curvature / n sum_i sw_i (||x_i||^2 + 1) + alpha`` (without the 1
+        when there is no intercept): the smoothness of sgd's per-sample step,
+        which scales the gradient of sample ``i`` by ``sw_i``. As
+        :meth:`minibatch_lipschitz_constant`, it holds for X at any scale.
+        """
+        datafit = self.datafit
+        intercept_term = 1.0 if self.fit_intercept else 0.0
+        mean, exponent = _in_range(
+            lambda s: datafit.mean_weighted_row_norm(1.0, intercept_term, s), datafit.dtype
+        )
+        return _ldexp(datafit.curvature * mean, exponent) + self.alpha
 
     @property
     def strength(self):

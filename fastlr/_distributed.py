@@ -966,4 +966,4 @@ class DaskDatafit:
             "sgd and minibatch epochs do not run on a Dask cluster; use the lbfgs or gd solver."
         )
 
-    sgd_epoch = minibatch_epoch = epoch_orders = _stochastic
+    sgd_epoch = minibatch_epoch = epoch_orders = mean_weighted_row_norm = _stochastic

@@ -318,6 +318,16 @@ class StreamedDatafit:
                 largest = max(largest, float(np.max(weights * norms)))
         return largest
 
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
+        total = 0.0
+        for block in self.prepared_blocks():
+            norms = squared_row_norms(block.matrix, feature_scale)
+            norms += intercept_term * feature_scale * feature_scale
+            weights = block.sw * scale if block.sw.shape[0] else 1.0
+            total += float(np.sum(weights * norms))
+        return total / max(self.n_samples, 1)
+
     def gram_matvec(self, v, v0, weight_scale=1.0):
         """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)

@@ -39,6 +39,7 @@ import time
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -111,10 +112,10 @@ class LogisticRegression(_LocalLogisticRegression):
         *,
         client=None,
         solver="lbfgs",
-        penalty="l2",
+        penalty="deprecated",
         C=1.0,
         alpha=None,
-        l1_ratio=None,
+        l1_ratio=0.0,
         fit_intercept=True,
         max_iter=100,
         tol=1e-4,
@@ -285,7 +286,7 @@ class LogisticRegression(_LocalLogisticRegression):
             raise ValueError(
                 f"solver={self.solver!r} does not run on a Dask cluster: its epochs update the "
                 f"model sample by sample, in sequence. Use solver='lbfgs' (the exact optimum "
-                f"in a few passes) or 'gd' (with penalty='l1' or 'elasticnet'); for a "
+                f"in a few passes) or 'gd' (with l1_ratio > 0 as well); for a "
                 f"stochastic fit, stream the chunks through fastlr.LogisticRegression"
                 f"(solver={self.solver!r}).partial_fit."
             )
@@ -457,6 +458,8 @@ class LogisticRegression(_LocalLogisticRegression):
 def _copied(value):
     if isinstance(value, dict):
         return {key: np.copy(item) for key, item in value.items()}
+    if scipy.sparse.issparse(value):  # a coef_ made sparse by sparsify()
+        return value.copy()
     return np.copy(value)
 
 

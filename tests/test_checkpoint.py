@@ -84,9 +84,9 @@ def test_resuming_in_process_continues_the_same_trajectory(tmp_path, monkeypatch
 #: The solvers that stop on their gradient, each state a different set of arrays.
 DETERMINISTIC = {
     "lbfgs": dict(solver="lbfgs"),
-    "lbfgs-l1": dict(solver="lbfgs", penalty="l1", C=0.05),
+    "lbfgs-l1": dict(solver="lbfgs", l1_ratio=1, C=0.05),
     "gd": dict(solver="gd"),
-    "gd-elasticnet": dict(solver="gd", penalty="elasticnet", l1_ratio=0.5, C=0.05),
+    "gd-elasticnet": dict(solver="gd", l1_ratio=0.5, C=0.05),
     "gd-constant": dict(solver="gd", learning_rate="constant", eta0=0.5),
 }
 

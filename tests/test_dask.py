@@ -116,7 +116,7 @@ PARITY_CASES = {
     ),
     "gd-binary-dense-elasticnet": dict(
         n_classes=2, sparse=False, weights=True,
-        params=dict(GD, penalty="elasticnet", l1_ratio=0.5, C=0.2),
+        params=dict(GD, l1_ratio=0.5, C=0.2),
     ),
     "gd-multinomial-csr-l2": dict(n_classes=3, sparse=True, weights=False, params=GD),
 }  # fmt: skip

@@ -477,7 +477,7 @@ def test_item_5_step_estimates_scale_with_X(dtype, scale, sparse):
 def test_item_5_auto_step_trains_at_a_large_scale(solver, dtype, scale):
     """Features whose squares overflow: as good a model as on X itself."""
     X, y = problem()
-    best = LR(penalty=None).fit(X, y).score(X, y)
+    best = LR(C=np.inf).fit(X, y).score(X, y)
     X = (X * scale).astype(dtype)
     model = LR(solver=solver, random_state=0).fit(X, y)
     assert model.score(X, y) >= best - 0.05
@@ -498,7 +498,7 @@ def test_item_5_a_step_beyond_the_float_range_names_the_scale(
 ):
     """No representable step: an error, not a model of zeros."""
     X, y = problem()
-    model = LR(solver=solver, penalty=None, fit_intercept=fit_intercept)
+    model = LR(solver=solver, C=np.inf, fit_intercept=fit_intercept)
     pattern = rf"X's features are too {size} in magnitude for solver='{solver}'.*StandardScaler"
     with pytest.raises(ValueError, match=pattern):
         model.fit((X * scale).astype(dtype), y)
@@ -516,13 +516,13 @@ def test_item_5_sgd_whose_loss_blows_up_warns():
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-@pytest.mark.parametrize("penalty", ["l2", "l1"])
-def test_item_8_minibatch_on_duplicate_entries_equals_canonical(penalty, n_classes):
+@pytest.mark.parametrize("l1_ratio", [0, 1])
+def test_item_8_minibatch_on_duplicate_entries_equals_canonical(l1_ratio, n_classes):
     """The step comes from the summed rows: the canonical matrix's model, to rounding."""
     rng = np.random.default_rng(0)
     X, y = problem(200, 5, n_classes, seed=0)
     X[rng.random(X.shape) < 0.3] = 0.0
-    params = dict(solver="minibatch", batch_size=16, penalty=penalty, random_state=0)
+    params = dict(solver="minibatch", batch_size=16, l1_ratio=l1_ratio, random_state=0)
     expected = LR(**params).fit(csr_variant(X, "canonical", rng), y)
     model = LR(**params).fit(csr_variant(X, "duplicates", rng), y)
     np.testing.assert_allclose(model.coef_, expected.coef_, rtol=0, atol=1e-10)
@@ -553,7 +553,7 @@ def test_item_9_a_constant_objective_returns_the_start(solver, n_iter):
     do. A warm start stays where it was.
     """
     X, y = np.zeros((10, 3)), np.array([0, 1] * 5)
-    model = LR(solver=solver, penalty=None, fit_intercept=False, random_state=0)
+    model = LR(solver=solver, C=np.inf, fit_intercept=False, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.fit(X, y)

@@ -101,8 +101,8 @@ def problems(draw):
     exponents = draw(st.lists(st.integers(-limit, limit), min_size=1, max_size=n_features))
     X, y = problem(n_samples, n_features, n_classes, seed=draw(st.integers(0, 2**16)))
     scales = 10.0 ** np.resize(np.array(exponents, dtype=float), n_features)
-    penalty = draw(st.sampled_from(["l2", None] + (["l1"] if solver != "lbfgs" else [])))
-    params = dict(solver=solver, penalty=penalty, max_iter=30, random_state=0, batch_size=8)
+    penalty = draw(st.sampled_from([{}, {"C": np.inf}, {"l1_ratio": 1}]))
+    params = dict(solver=solver, **penalty, max_iter=30, random_state=0, batch_size=8)
     return (X * scales).astype(dtype), y, params
 
 
@@ -301,7 +301,7 @@ STRING_LABELS = np.array(["a", "b", "c"])
 
 PARAMETER_CHANGES = [
     {"solver": "lbfgs"}, {"solver": "gd"}, {"solver": "sgd"}, {"solver": "minibatch"},
-    {"penalty": "l1"}, {"penalty": "l2"}, {"penalty": None}, {"penalty": "bogus"},
+    {"l1_ratio": 1.0}, {"l1_ratio": 0.0}, {"C": np.inf}, {"penalty": "bogus"},
     {"average": True}, {"average": False}, {"warm_start": True}, {"warm_start": False},
     {"C": -1.0}, {"C": 1.0}, {"batch_size": 0}, {"batch_size": 16}, {"alpha": 1e-3},
     {"alpha": None}, {"n_jobs": 0}, {"n_jobs": None},
@@ -368,14 +368,14 @@ def test_any_call_order_leaves_a_fitted_or_unchanged_estimator(operations):
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-@pytest.mark.parametrize("params", [{"penalty": "l1"}, {"average": True}], ids=["l1", "average"])
+@pytest.mark.parametrize("params", [{"l1_ratio": 1}, {"average": True}], ids=["l1", "average"])
 def test_partial_fit_after_a_refit_continues_the_new_model(n_classes, params):
     """The issue's reproducer (sgd state of 5 features, lbfgs refit on 40 features)
     wrote out of bounds or failed to reshape; now the state is that of the refit."""
     X5, y5 = problem(200, 5, n_classes, seed=0)
     X40, y40 = problem(200, 40, n_classes, seed=1)
     sgd = dict(solver="sgd", random_state=0, **params)
-    lbfgs = dict(solver="lbfgs", penalty="l2", average=False)
+    lbfgs = dict(solver="lbfgs", l1_ratio=0, average=False)
     model = LR(**sgd).partial_fit(X5, y5, classes=np.unique(y5))
     model.set_params(**lbfgs).fit(X40, y40)
     model.set_params(**sgd).partial_fit(X40, y40)
@@ -387,15 +387,16 @@ def test_partial_fit_after_a_refit_continues_the_new_model(n_classes, params):
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"solver": "minibatch"}, {"penalty": "l1"}, {"average": True}, {"learning_rate": "constant"}],
-)
-def test_partial_fit_refuses_a_state_made_with_other_parameters(change):
+    ("change", "name"),
+    [({"solver": "minibatch"}, "solver"), ({"l1_ratio": 1}, "penalty"), ({"C": np.inf}, "penalty"),
+     ({"average": True}, "average"), ({"learning_rate": "constant"}, "learning_rate")],
+)  # fmt: skip
+def test_partial_fit_refuses_a_state_made_with_other_parameters(change, name):
+    """The state belongs to the penalty the parameters choose (l1_ratio, C=np.inf)."""
     X, y = problem()
     model = LR(solver="sgd", random_state=0).partial_fit(X, y, classes=[0, 1])
     model.set_params(**change)
     before = frozen(model)
-    name = next(iter(change))
     with pytest.raises(ValueError, match=rf"partial_fit continues .* made with {name}="):
         model.partial_fit(X, y)
     assert frozen(model) == before
