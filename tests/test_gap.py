@@ -179,6 +179,21 @@ def test_distance_by_lbfgs_is_a_lower_bound_that_decides_the_threshold(penalty):
             assert distance.gap == pytest.approx(value - best, rel=1e-6)
 
 
+def test_a_duality_gap_that_cannot_certify_is_not_computed(monkeypatch):
+    """A weak L2 penalty: the gradient at the point shows the bound far above the
+    threshold, and L-BFGS decides alone."""
+    X, y, sw, _ = problem("breast_cancer")
+    ref_coef, ref_intercept, _ = sklearn_optimum("breast_cancer", "l2")
+    objective_, _ = make_objective(X, y, sw, 1e4, 0.0)
+    coef, intercept = perturbed(ref_coef, ref_intercept, 0.01)
+    coef = as_datafit_shape(objective_, coef)
+    assert _gap.duality_gap(objective_, coef, intercept).relative > 10 * 0.01
+    calls = []
+    monkeypatch.setattr(_gap, "duality_gap", lambda *args: calls.append(args))
+    distance = _gap.distance_to_optimum(objective_, coef, intercept, threshold=0.01)
+    assert calls == [] and distance.measure == "lbfgs" and distance.settled
+
+
 def test_distance_without_a_penalty_comes_from_lbfgs():
     X, y, sw, _ = problem("breast_cancer")
     objective_, _ = make_objective(X, y, sw, np.inf, 0.0)

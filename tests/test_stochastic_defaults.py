@@ -136,7 +136,10 @@ def test_default_schedules_do_not_blow_up_with_n(epochs):
     common = dict(max_iter=epochs, tol=None, random_state=0)
     reference = training_loss(SGDClassifier(loss="log_loss", **common).fit(X, y), X, y)
     optimal = fastlr.LogisticRegression(solver="sgd", learning_rate="optimal", **common)
-    assert training_loss(optimal.fit(X, y), X, y) > 1.5 * reference
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # it may say it diverged
+        optimal.fit(X, y)
+    assert training_loss(optimal, X, y) > 1.5 * reference
     for solver in ("sgd", "minibatch"):
         model = fastlr.LogisticRegression(solver=solver, **common).fit(X, y)
         assert training_loss(model, X, y) <= reference
