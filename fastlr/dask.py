@@ -207,9 +207,7 @@ class LogisticRegression(_LocalLogisticRegression):
             coef0, intercept0 = self._warm_start_point(blocks.n_features, classes)
             options = self._options(max_iter=self.max_iter, tol=self.tol)
             identity = self._checkpoint_identity((X, y, sample_weight), classes, blocks)
-            result = solve_with_checkpoints(
-                objective, self.solver, options, coef0, intercept0, checkpoint, identity
-            )
+            result = self._solve(objective, options, coef0, intercept0, checkpoint, identity)
         features = {"n_features_in_": blocks.n_features}
         if blocks.feature_names is not None:
             features["feature_names_in_"] = blocks.feature_names
@@ -262,6 +260,17 @@ class LogisticRegression(_LocalLogisticRegression):
         class by its sample weight.
         """
         return class_weights(self.class_weight, classes, lambda: data.label_weights(classes))
+
+    def _solve(self, objective, options, coef0, intercept0, checkpoint, identity):
+        """Run the solver on the client, checkpointed when asked.
+
+        Everything a fit holds on the client is here: the objective (whose
+        data is on the cluster, rebuilt by dask if a worker is lost), the
+        starting point and the solver's state.
+        """
+        return solve_with_checkpoints(
+            objective, self.solver, options, coef0, intercept0, checkpoint, identity
+        )
 
     def _checkpoint_identity(self, collections, classes, blocks):
         """What a resumed fit must share with the run that wrote the checkpoint.
