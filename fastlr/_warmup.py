@@ -22,7 +22,7 @@ import scipy.sparse
 #: The fits of each group: solvers whose kernels differ (gradient passes,
 #: sample-by-sample epochs, mini-batch epochs), and prediction.
 GROUPS = {
-    "lbfgs and gd": [dict(solver="lbfgs"), dict(solver="gd"), dict(solver="lbfgs", penalty="l1")],
+    "lbfgs and gd": [dict(solver="lbfgs"), dict(solver="gd"), dict(solver="lbfgs", l1_ratio=1.0)],
     "sgd": [dict(solver="sgd"), dict(solver="sgd", average=True)],
     "minibatch": [dict(solver="minibatch")],
 }
