@@ -357,7 +357,8 @@ def kernel_epoch_call(name, X, y):
         )  # fmt: skip
         if batch_size is None:
             return module.sgd_epoch(X, y, sw, order, args)
-        return module.minibatch_epoch(X, y, sw, order, batch_size, args)
+        runs = np.array([[0, order.shape[0]]], dtype=np.int64)
+        return module.minibatch_epoch(X, y, sw, order, runs, batch_size, args)
 
     return run
 

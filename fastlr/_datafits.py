@@ -26,7 +26,7 @@ from sklearn.utils.extmath import row_norms
 
 from . import _validation, kernels
 from ._jit import kernel
-from ._orders import row_orders
+from ._orders import block_orders, epoch_row_orders, shuffle_block_rows
 from .kernels.reduction import n_chunks_for
 
 
@@ -64,8 +64,13 @@ class Datafit(Protocol):
     def minibatch_epoch(self, order, batch_size, args):
         """One mini-batch epoch over ``order``; returns ``(loss_sum, t)``."""
 
-    def epoch_orders(self, rng, ahead):
-        """Generator of each epoch's order, as the epochs take it (``rng`` None: in order)."""
+    def epoch_orders(self, rng, ahead, blocks=False, batch_size=1):
+        """Generator of each epoch's order, as the epochs take it.
+
+        ``rng`` None: the rows in order. ``blocks``: blocks of contiguous rows
+        in an order shuffled by ``rng``, the rows of each block in order, and
+        no mini-batch of ``batch_size`` rows spanning two blocks.
+        """
 
     def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
         """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)`` with ``s = feature_scale``.
@@ -119,6 +124,7 @@ class DenseStorage:
         self.kernel_x = X
         self.dtype = X.dtype
         self.n_samples, self.n_features = X.shape
+        self.nbytes = X.nbytes
 
     def squared_row_norms(self, feature_scale=1.0):
         """``||s x_i||^2`` of every row, as float64 (see :func:`squared_row_norms`)."""
@@ -144,6 +150,7 @@ class CsrStorage:
         self.kernel_x = _validation.csr_arrays(X)
         self.dtype = self.kernel_x.data.dtype
         self.n_samples, self.n_features = X.shape
+        self.nbytes = self.kernel_x.data.nbytes + self.kernel_x.indices.nbytes
 
     def squared_row_norms(self, feature_scale=1.0):
         """``||s x_i||^2`` of every (summed) row, as float64 (see :func:`squared_row_norms`)."""
@@ -227,21 +234,32 @@ class InMemoryDatafit:
         )  # fmt: skip
 
     def sgd_epoch(self, order, args):
-        """One compiled per-example epoch over ``order``; returns ``(loss_sum, t)``.
+        """One compiled per-example epoch over ``order``'s rows; returns ``(loss_sum, t)``.
 
-        ``args`` is a :class:`fastlr.kernels.EpochArgs`.
+        ``order`` is a :class:`fastlr._orders.EpochOrder`, ``args`` a
+        :class:`fastlr.kernels.EpochArgs`.
         """
-        return self.kernels.sgd_epoch(self.storage.kernel_x, self.y, self.sw, order, args)
+        rows = order.row_order()
+        return self.kernels.sgd_epoch(self.storage.kernel_x, self.y, self.sw, rows, args)
 
     def minibatch_epoch(self, order, batch_size, args):
-        """One compiled mini-batch epoch over ``order``; returns ``(loss_sum, t)``."""
+        """One compiled mini-batch epoch over ``order``'s runs; returns ``(loss_sum, t)``."""
         return self.kernels.minibatch_epoch(
-            self.storage.kernel_x, self.y, self.sw, order, batch_size, args
+            self.storage.kernel_x, self.y, self.sw, order.rows, order.runs, batch_size, args
         )
 
-    def epoch_orders(self, rng, ahead):
-        """Each epoch's row order: :func:`fastlr._orders.row_orders` over all rows."""
-        return row_orders(self.n_samples, rng, ahead)
+    def epoch_orders(self, rng, ahead, blocks=False, batch_size=1):
+        """Each epoch's :class:`fastlr._orders.EpochOrder`.
+
+        All the rows (:func:`fastlr._orders.row_orders`, shuffled by ``rng``
+        unless it is None), or with ``blocks`` the blocks of
+        :func:`fastlr._orders.block_orders`, sized for ``batch_size``.
+        """
+        if not blocks:
+            return epoch_row_orders(self.n_samples, rng, ahead)
+        row_bytes = self.storage.nbytes / max(self.n_samples, 1)
+        block_rows = shuffle_block_rows(self.n_samples, row_bytes, batch_size)
+        return block_orders(self.n_samples, block_rows, rng)
 
     def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
         """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s = feature_scale``.

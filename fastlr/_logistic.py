@@ -161,8 +161,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Exponent of the ``"invscaling"`` schedule.
     batch_size : int, default=256
         Rows per step of the minibatch solver.
-    shuffle : bool, default=True
-        Shuffle the rows every epoch (sgd, minibatch).
+    shuffle : bool or "blocks", default=True
+        The order in which sgd and minibatch visit the rows, drawn anew each
+        epoch from ``random_state``. True: all the rows shuffled (each
+        mini-batch gathers rows from all over X). False: the rows in order.
+        ``"blocks"``: blocks of contiguous rows in a shuffled order, the rows
+        of each block in order, so that mini-batches read contiguous memory
+        instead of gathering rows (on 1e6 x 100 float64 an epoch takes about
+        as long as a pass of ``gd``, where shuffled rows take several times
+        longer). A block holds whole batches of ``batch_size`` rows (sgd: one
+        row), about 1 MiB of them (at least one batch, and fewer rows when X
+        would make fewer than 16 blocks); no batch spans two blocks, so the
+        last block's last batch may be short. On a :class:`fastlr.Dataset`
+        the blocks are the dataset's own. As Vowpal Wabbit's users do by
+        hand, it assumes that the stored order of the rows is unrelated to
+        their labels: rows sorted by label (or by time, with drift) make
+        batches of alike rows, which slows convergence; shuffle them once
+        beforehand, or use ``shuffle=True``.
     average : bool or int, default=False
         Averaged SGD (sgd only), as scikit-learn's SGD defines it: ``True``
         makes ``coef_`` and ``intercept_`` the mean of the iterates after
@@ -242,7 +257,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, None, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
+        "shuffle": ["boolean", StrOptions({"blocks"})],
         "average": ["boolean", Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],

@@ -48,7 +48,8 @@ class SolverOptions:
     eta0: float = 0.01
     power_t: float = 0.5
     batch_size: int = 256
-    shuffle: bool = True
+    #: True (rows shuffled each epoch), False or "blocks".
+    shuffle: bool | str = True
     random_state: object = None
     verbose: int = 0
     #: Averaged SGD (sgd only): average the iterates from update ``average``
@@ -578,7 +579,12 @@ def _stochastic(objective, solver, options, coef, intercept, state=None):
         and datafit.n_samples >= BACKGROUND_SHUFFLE_ROWS
         and numba.get_num_threads() > 1
     )
-    orders = datafit.epoch_orders(state.rng if options.shuffle else None, ahead)
+    orders = datafit.epoch_orders(
+        state.rng if options.shuffle else None,
+        ahead,
+        blocks=isinstance(options.shuffle, str),  # "blocks", the one string accepted
+        batch_size=1 if solver == "sgd" else options.batch_size,
+    )
     with contextlib.closing(orders):
         return _stochastic_epochs(
             objective, solver, options, coef, intercept, state, history, orders

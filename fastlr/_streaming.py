@@ -282,10 +282,24 @@ class StreamedDatafit:
             )
         return cost
 
-    def epoch_orders(self, rng, ahead):
-        """Each epoch's :class:`fastlr._orders.BlockPlan` (``ahead`` does not apply)."""
+    def epoch_orders(self, rng, ahead, blocks=False, batch_size=1):
+        """Each epoch's :class:`fastlr._orders.BlockPlan` (``ahead`` and ``batch_size`` do
+        not apply).
+
+        The dataset's blocks in an order shuffled by ``rng`` (in order for a
+        sequential source), and the rows of each shuffled too unless
+        ``blocks``. A sequential source cannot shuffle its blocks, so with
+        ``blocks`` nothing would be shuffled: that raises a ValueError.
+        """
+        if blocks and rng is not None and not self.dataset.random_access:
+            raise ValueError(
+                "shuffle='blocks' visits the blocks in a shuffled order, which this dataset "
+                "cannot do: it is read sequentially (CSV, LIBSVM, an iterable). Convert it to a "
+                "binary cache (Dataset.to_cache), or use shuffle=True to shuffle the rows inside "
+                "each block."
+            )
         shuffle_blocks = rng if self.dataset.random_access else None
-        return block_plans(self.blocks, shuffle_blocks, rng)
+        return block_plans(self.blocks, shuffle_blocks, None if blocks else rng)
 
     def sgd_epoch(self, plan, args):
         """One per-example epoch over the plan's blocks; returns ``(loss_sum, t)``."""
@@ -295,7 +309,8 @@ class StreamedDatafit:
         """One mini-batch epoch; batches do not span blocks. Returns ``(loss_sum, t)``."""
 
         def run(X, y, sw, order, block_args):
-            return self.kernels.minibatch_epoch(X, y, sw, order, batch_size, block_args)
+            whole = np.array([[0, order.shape[0]]], dtype=np.int64)
+            return self.kernels.minibatch_epoch(X, y, sw, order, whole, batch_size, block_args)
 
         return self._epoch(plan, args, run)
 

@@ -350,14 +350,23 @@ def naive_sgd_epoch(
     return SgdEpoch(coef, intercept, avg_coef, avg_intercept, t, loss_sum)
 
 
-def naive_minibatch_epoch(X, y, sw, order, batch_size, coef, intercept, alpha, eta):
+def naive_minibatch_epoch(X, y, sw, order, batch_size, coef, intercept, alpha, eta, runs=None):
     """Multinomial mini-batch SGD on the weighted mean gradient plus ``alpha W``, in NumPy.
 
-    ``eta`` is a function of the batch counter (from 1). Returns ``(coef, intercept)``.
+    ``eta`` is a function of the batch counter (from 1). The batches are cut
+    from each ``[start, stop)`` run of positions in turn (default: one run
+    over ``order``); position ``k`` is row ``order[k]``, or ``k`` when
+    ``order`` is empty. Returns ``(coef, intercept)``.
     """
     coef, intercept = coef.astype(float), intercept.astype(float)
-    for t, start in enumerate(range(0, len(order), batch_size), start=1):
-        rows = order[start : start + batch_size]
+    runs = [(0, len(order))] if runs is None else runs
+    positions = np.asarray(order) if len(order) else np.arange(max(stop for _, stop in runs))
+    batches = [
+        positions[start : min(start + batch_size, stop)]
+        for first, stop in runs
+        for start in range(first, stop, batch_size)
+    ]
+    for t, rows in enumerate(batches, start=1):
         grad, grad_b, _ = softmax_sums(X[rows], y[rows], sw[rows], coef, intercept)
         weight = float(np.sum(sw[rows]))
         coef = coef - eta(t) * (grad / weight + alpha * coef)
@@ -373,6 +382,11 @@ def invscaling(eta0, power_t):
 # --------------------------------------------------------------------------
 # Running the kernels
 # --------------------------------------------------------------------------
+
+
+def whole_run(n):
+    """The ``runs`` of a mini-batch epoch over all its ``n`` positions: one run."""
+    return np.array([[0, n]], dtype=np.int64)
 
 
 def contract_sums(X, y, sw, coef, intercept, with_loss=True):
@@ -396,12 +410,13 @@ class EpochRun(NamedTuple):
 
 def run_epochs(
     epoch, data_args, y, sw, order, coef, intercept, *, alpha, l1, schedule, rate,
-    batch_size=None, fit_intercept=True, average_start=0, n_epochs=1,
+    batch_size=None, fit_intercept=True, average_start=0, n_epochs=1, runs=None,
 ):  # fmt: skip
     """``n_epochs`` epochs of an epoch kernel from copies of ``(coef, intercept)``.
 
     ``epoch`` is an sgd kernel, or with ``batch_size`` a mini-batch one, called
-    positionally after ``data_args`` (``(X,)`` or the CSR arrays); ``t``, the
+    positionally after ``data_args`` (``(X,)`` or the CSR arrays), with
+    ``runs`` (default: one run over ``order``) before ``batch_size``; ``t``, the
     L1 state and the averages (sgd, from update ``average_start`` on; 0: off)
     carry over from one epoch to the next. Returns an :class:`EpochRun` with
     one loss sum per epoch.
@@ -410,7 +425,8 @@ def run_epochs(
     intercept = np.array(intercept, coef.dtype).reshape(-1)
     avg_coef, avg_intercept = np.zeros_like(coef), np.zeros_like(intercept)
     l1_state = np.zeros(coef.size + 1)
-    batch = () if batch_size is None else (batch_size,)
+    runs = whole_run(order.shape[0]) if runs is None else runs
+    batch = () if batch_size is None else (runs, batch_size)
     averaging = () if batch else (float(average_start), avg_coef, avg_intercept)
     t, losses = 1.0, []
     for _ in range(n_epochs):
@@ -436,19 +452,24 @@ CSR_SGD_CASES = [
 
 
 def assert_csr_epochs_equal(
-    epoch_pair, problem, dtype, *, penalty, schedule, batch_size=None, fit_intercept=True
-):
+    epoch_pair, problem, dtype, *, penalty, schedule, batch_size=None, fit_intercept=True,
+    runs=None,
+):  # fmt: skip
     """Two epochs of the CSR kernel and of the dense one on ``X.toarray()`` reach the same state.
 
     ``epoch_pair`` is ``(csr_epoch, dense_epoch)``, ``problem`` a
-    :func:`csr_epoch_problem`; ``penalty`` is ``(alpha, l1)``. The weights,
+    :func:`csr_epoch_problem`; ``penalty`` is ``(alpha, l1)``. With ``runs``
+    (mini-batch epochs), the batches are cut from those runs of contiguous
+    rows instead of the problem's order. The weights,
     the L1 state and the losses agree to ``RTOL[dtype]``, ``t`` exactly; a
     binary intercept is compared as a scalar. Returns the CSR run.
     """
     X, y, sw, order, coef, intercept, rate = problem
+    if runs is not None:
+        order = np.empty(0, np.int64)  # positions are rows
     settings = dict(
         alpha=penalty[0], l1=penalty[1], schedule=schedule, rate=rate, batch_size=batch_size,
-        fit_intercept=fit_intercept, n_epochs=2,
+        fit_intercept=fit_intercept, n_epochs=2, runs=runs,
     )  # fmt: skip
     start = (y, sw, order, coef, intercept)
     ours = run_epochs(epoch_pair[0], csr_arrays(X)[:3], *start, **settings)

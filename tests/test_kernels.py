@@ -9,7 +9,13 @@ sqrt(n) * 6e-8 ~ 2e-6 relative, so 1e-4 leaves a wide, principled margin.
 import naive
 import numpy as np
 import pytest
-from naive import RTOL, assert_bitwise_equal_across_threads, assert_close, binary_problem
+from naive import (
+    RTOL,
+    assert_bitwise_equal_across_threads,
+    assert_close,
+    binary_problem,
+    whole_run,
+)
 
 import fastlr
 from fastlr import reference
@@ -240,6 +246,7 @@ def test_minibatch_epoch_with_one_batch_is_one_gradient_step(n, d):
         y,
         np.empty(0),
         order,
+        whole_run(n),
         n,
         coef_k,
         b_k,
@@ -269,8 +276,8 @@ def test_minibatch_epoch_sums_a_batch_in_parts_reproducibly_across_threads():
         coef_k, b_k = coef.copy(), np.array([b])
         with numba_threads(n_threads):
             binary_dense.binary_minibatch_epoch(
-                X, y, np.empty(0), order, batch_size, coef_k, b_k, True, alpha, 0.0, NO_L1,
-                steps.CONSTANT, rate, 1.0,
+                X, y, np.empty(0), order, whole_run(1000), batch_size, coef_k, b_k, True, alpha,
+                0.0, NO_L1, steps.CONSTANT, rate, 1.0,
             )  # fmt: skip
         return coef_k, b_k[0]
 
@@ -292,8 +299,8 @@ def test_minibatch_epoch_applies_the_l1_prox_after_each_step():
     order = np.arange(80, dtype=np.int64)
     rate = np.array([eta, 0.5, 1.0])
     binary_dense.binary_minibatch_epoch(
-        X, y, np.empty(0), order, 80, coef_k, b_k, True, alpha, l1, NO_L1, steps.CONSTANT,
-        rate, 1.0,
+        X, y, np.empty(0), order, whole_run(80), 80, coef_k, b_k, True, alpha, l1, NO_L1,
+        steps.CONSTANT, rate, 1.0,
     )  # fmt: skip
     step = coef - eta * (rg + alpha * coef)
     expected = np.sign(step) * np.maximum(np.abs(step) - eta * l1, 0)

@@ -313,6 +313,7 @@ def test_minibatch_epoch_matches_the_naive_update_rule(n, batch_size):
         y,
         sw,
         order,
+        naive.whole_run(n),
         batch_size,
         coef_k,
         intercept_k,
@@ -338,8 +339,8 @@ def test_minibatch_epoch_is_bitwise_identical_across_threads():
         coef_k, intercept_k = coef.copy(), intercept.copy()
         with numba_threads(n_threads):
             multinomial_minibatch_epoch(
-                X, y, sw, order, 300, coef_k, intercept_k, True, 0.05, 0.0, NO_L1,
-                steps.INVSCALING, RATE, 1.0,
+                X, y, sw, order, naive.whole_run(1000), 300, coef_k, intercept_k, True, 0.05,
+                0.0, NO_L1, steps.INVSCALING, RATE, 1.0,
             )  # fmt: skip
         results.append((coef_k, intercept_k))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -361,6 +362,7 @@ def test_epochs_lower_the_objective_in_float32(solver):
         no_average = (0.0, np.empty((0, 0), np.float32), np.empty(0, np.float32))
         multinomial_sgd_epoch(X, y, sw, order, coef_k, intercept_k, *args, *no_average)
     else:
-        multinomial_minibatch_epoch(X, y, sw, order, 32, coef_k, intercept_k, *args)
+        runs = naive.whole_run(2000)
+        multinomial_minibatch_epoch(X, y, sw, order, runs, 32, coef_k, intercept_k, *args)
     assert coef_k.dtype == np.float32 and intercept_k.dtype == np.float32
     assert objective(coef_k, intercept_k)[0] < start - 0.01

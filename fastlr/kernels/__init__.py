@@ -32,8 +32,10 @@ trains (the solvers through the datafits, the streamed passes over a
 ``sgd_epoch(X, y, sw, order, args) -> (loss_sum, t)``
     One per-example epoch over the rows ``order``, updating the weights in
     ``args`` (an :class:`EpochArgs`) in place.
-``minibatch_epoch(X, y, sw, order, batch_size, args) -> (loss_sum, t)``
-    One mini-batch epoch.
+``minibatch_epoch(X, y, sw, order, runs, batch_size, args) -> (loss_sum, t)``
+    One mini-batch epoch: batches of ``batch_size`` positions cut from each
+    run of ``runs`` in turn, never spanning two (a run's last batch may be
+    short).
 
 The arguments, in X's dtype (float32 or float64) unless said otherwise:
 
@@ -49,7 +51,12 @@ The arguments, in X's dtype (float32 or float64) unless said otherwise:
 ``intercept``, ``grad_intercept``
     Shape (1,) for binary, (n_classes,) for multinomial.
 ``order``
-    int64 row indices.
+    int64 row indices: position ``k`` of an epoch is row ``order[k]``. The
+    mini-batch epochs also take an empty ``order``: position ``k`` is then row
+    ``k``, and a run of positions is a run of contiguous rows, read in place.
+``runs``
+    int64 array of shape (n_runs, 2): ``[start, stop)`` ranges of positions,
+    in visiting order (``[[0, n_samples]]``: one run over the whole order).
 
 Nothing here validates its input: :mod:`fastlr._validation` does, once. The
 measurements behind the kernels' constants and code shapes are in

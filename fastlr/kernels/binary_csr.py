@@ -31,6 +31,7 @@ from .._jit import kernel
 from .maths import LOSS_BATCH, pending_loss_sum, residual_and_loss, residual_queueing_loss
 from .reduction import add_partials, n_chunks_for
 from .steps import (
+    batch_bounds,
     batch_weight,
     fold_average,
     lazy_average_step,
@@ -313,6 +314,7 @@ def csr_minibatch_epoch(
     y,
     sw,
     order,
+    runs,
     batch_size,
     coef,
     intercept,
@@ -324,12 +326,14 @@ def csr_minibatch_epoch(
     rate,
     t,
 ):
-    """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``, on CSR rows.
+    """One epoch of mini-batch SGD in batches of ``batch_size``, on CSR rows.
 
-    The twin of :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`: each
-    batch takes one step along its mean gradient plus ``alpha * w``, then the L1 proximal step
-    (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
-    Arguments and returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
+    The twin of :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`
+    (batches cut from ``runs`` of positions of ``order``, or of rows when it
+    is empty, never spanning two): each batch takes one step along its mean
+    gradient plus ``alpha * w``, then the L1 proximal step (soft-thresholding
+    by ``eta * l1``); the schedule's ``t`` counts batches. Arguments and
+    returns as :func:`csr_sgd_epoch` (``l1_state`` is unused).
 
     Without L1, a batch costs its non-zeros only, not ``n_features``: the L2
     shrinkage is kept as a scalar factor of ``coef`` (as in
@@ -337,12 +341,12 @@ def csr_minibatch_epoch(
     buffer visit the batch's columns. The L1 prox soft-thresholds every
     weight, so with L1 a batch costs ``n_features``.
     """
-    n = order.shape[0]
     grad = np.zeros(coef.shape[0], data.dtype)
     wscale = 1.0
     sum_loss = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+    bounds = batch_bounds(runs, batch_size)
+    for b in range(bounds.shape[0]):
+        start, stop = bounds[b, 0], bounds[b, 1]
         db, cost = csr_rows_gradient(
             data, indices, indptr, y, sw, order, start, stop, coef, data.dtype.type(wscale),
             intercept[0], True, grad,
@@ -369,15 +373,17 @@ def csr_minibatch_epoch(
 
 @kernel
 def _step_and_clear(indices, indptr, order, start, stop, step, grad, coef):
-    """``coef[j] += step * grad[j]``, then ``grad[j] = 0``, for the columns of rows
-    ``order[start:stop]``: the only entries a batch's gradient touched.
+    """``coef[j] += step * grad[j]``, then ``grad[j] = 0``, for the columns of the rows at
+    positions ``start:stop`` (of ``order``, or rows when it is empty): the only
+    entries a batch's gradient touched.
 
     1-D weights; :func:`fastlr.kernels.multinomial_csr._step_and_clear_t` is the
     (n_features, K) twin (one form for both, with K = 1 here, ran this epoch
     slower).
     """
+    has_order = order.shape[0] > 0
     for k in range(start, stop):
-        i = order[k]
+        i = order[k] if has_order else k
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             j = np.uint64(indices[p])
             coef[j] += step * grad[j]
@@ -420,7 +426,9 @@ def sgd_epoch(X, y, sw, order, args):
     return csr_sgd_epoch(data, indices, indptr, y, sw, order, *args)
 
 
-def minibatch_epoch(X, y, sw, order, batch_size, args):
+def minibatch_epoch(X, y, sw, order, runs, batch_size, args):
     """One mini-batch epoch (:func:`csr_minibatch_epoch`); returns ``(loss_sum, t)``."""
     data, indices, indptr, _ = X
-    return csr_minibatch_epoch(data, indices, indptr, y, sw, order, batch_size, *args.minibatch())
+    return csr_minibatch_epoch(
+        data, indices, indptr, y, sw, order, runs, batch_size, *args.minibatch()
+    )

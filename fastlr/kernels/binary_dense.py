@@ -28,7 +28,15 @@ from .maths import (
     residual_queueing_loss,
 )
 from .reduction import add_partials, batch_parts, n_chunks_for, zero
-from .steps import average_step, batch_weight, learning_rate, rescale, soft_threshold, truncate
+from .steps import (
+    average_step,
+    batch_bounds,
+    batch_weight,
+    learning_rate,
+    rescale,
+    soft_threshold,
+    truncate,
+)
 
 # Rows per block of the blocked gradient: the block's scores go through a
 # vectorized exp together, and its rows are re-read from cache for the update.
@@ -458,16 +466,19 @@ def binary_sgd_epoch(
 
 @kernel(parallel=True)
 def binary_minibatch_epoch(
-    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
-    rate, t,
+    X, y, sw, order, runs, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state,
+    schedule, rate, t,
 ):  # fmt: skip
-    """One epoch of mini-batch SGD over ``order`` in batches of ``batch_size``.
+    """One epoch of mini-batch SGD: batches of ``batch_size`` cut from each run in turn.
 
-    Each batch takes one step along its mean gradient plus ``alpha * w``, then
-    the proximal step of the L1 penalty (soft-thresholding by ``eta * l1``);
-    the schedule's ``t`` counts batches. Arguments and returns as
-    :func:`binary_sgd_epoch` (``l1_state`` is unused); the loss of each batch is taken
-    before its step.
+    Run ``r`` is the positions ``runs[r, 0]`` to ``runs[r, 1]`` (excluded);
+    position ``k`` is row ``order[k]``, or row ``k`` when ``order`` is empty
+    (contiguous rows, read in place: no gather). A batch never spans two
+    runs: a run's last batch may be short. Each batch takes one step along
+    its mean gradient plus ``alpha * w``, then the proximal step of the L1
+    penalty (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
+    batches. Other arguments and returns as :func:`binary_sgd_epoch`
+    (``l1_state`` is unused); the loss of each batch is taken before its step.
 
     A batch's gradient is summed over :func:`batch_parts` fixed parts of it in
     parallel, then added in part order: bitwise the same for any number of
@@ -480,10 +491,11 @@ def binary_minibatch_epoch(
     part_grad = np.zeros((n_parts, d), X.dtype)
     part_db = np.zeros(n_parts)
     part_cost = np.zeros(n_parts)
-    scratch = np.empty((n_parts, 4, block_rows(n, d, X.itemsize, True)))
+    scratch = np.empty((n_parts, 4, block_rows(n, d, X.itemsize, order.shape[0] > 0)))
     sum_loss = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+    bounds = batch_bounds(runs, batch_size)
+    for b in range(bounds.shape[0]):
+        start, stop = bounds[b, 0], bounds[b, 1]
         part = -(-(stop - start) // n_parts)
         # Zeroed by serial loops: under parallel=True an array expression such
         # as part_grad[:] = 0 becomes a parallel region of its own.
@@ -570,6 +582,6 @@ def sgd_epoch(X, y, sw, order, args):
     return binary_sgd_epoch(X, y, sw, order, *args)
 
 
-def minibatch_epoch(X, y, sw, order, batch_size, args):
+def minibatch_epoch(X, y, sw, order, runs, batch_size, args):
     """One mini-batch epoch (:func:`binary_minibatch_epoch`); returns ``(loss_sum, t)``."""
-    return binary_minibatch_epoch(X, y, sw, order, batch_size, *args.minibatch())
+    return binary_minibatch_epoch(X, y, sw, order, runs, batch_size, *args.minibatch())

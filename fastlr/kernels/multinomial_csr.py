@@ -52,6 +52,7 @@ from .binary_csr import CSR_BLOCK_ROWS, csr_block_end, csr_n_chunks
 from .multinomial_dense import multinomial_block_residuals, multinomial_workspace
 from .steps import (
     average_step,
+    batch_bounds,
     batch_weight,
     fold_average,
     lazy_average_step,
@@ -386,22 +387,22 @@ def _truncate_row_t(indices, start, stop, coef_t, wscale, state_t, avg_t, a):
 
 @kernel
 def csr_multinomial_minibatch_epoch(
-    data, indices, indptr, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1,
-    l1_state, schedule, rate, t,
+    data, indices, indptr, y, sw, order, runs, batch_size, coef, intercept, fit_intercept, alpha,
+    l1, l1_state, schedule, rate, t,
 ):  # fmt: skip
     """One epoch of mini-batch softmax SGD in batches of ``batch_size``, on CSR rows.
 
-    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_minibatch_epoch`: each
-    batch takes one step along its mean gradient plus ``alpha * W``, then the
-    L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
-    batches. Arguments and returns as :func:`csr_multinomial_sgd_epoch`
-    (``l1_state`` is unused); the loss of each batch is taken before its step.
+    The twin of :func:`fastlr.kernels.multinomial_dense.multinomial_minibatch_epoch`
+    (batches cut from ``runs``, never spanning two): each batch takes one
+    step along its mean gradient plus ``alpha * W``, then the L1 prox
+    (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts batches.
+    Arguments and returns as :func:`csr_multinomial_sgd_epoch` (``l1_state``
+    is unused); the loss of each batch is taken before its step.
     Without L1 a batch costs its non-zeros times K, not ``n_features * K``:
     the L2 shrinkage is a scalar weight scale and the step and the zeroing of
     the gradient visit the batch's columns, as in
     :func:`fastlr.kernels.binary_csr.csr_minibatch_epoch`.
     """
-    n = order.shape[0]
     dtype = data.dtype.type
     coef_t = _transposed(coef)
     flat_t = coef_t.reshape(-1)
@@ -409,8 +410,9 @@ def csr_multinomial_minibatch_epoch(
     grad_b = np.zeros_like(intercept)
     wscale = 1.0
     sum_loss = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+    bounds = batch_bounds(runs, batch_size)
+    for b in range(bounds.shape[0]):
+        start, stop = bounds[b, 0], bounds[b, 1]
         grad_b.fill(0)
         sum_loss += _rows_gradient_t(
             data, indices, indptr, y, sw, order, start, stop, coef_t, dtype(wscale), intercept,
@@ -441,8 +443,9 @@ def csr_multinomial_minibatch_epoch(
 def _step_and_clear_t(indices, indptr, order, start, stop, step, grad_t, coef_t):
     """:func:`fastlr.kernels.binary_csr._step_and_clear` on transposed (n_features, K) weights."""
     n_classes = coef_t.shape[1]
+    has_order = order.shape[0] > 0
     for k in range(start, stop):
-        i = order[k]
+        i = order[k] if has_order else k
         for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
             j = np.uint64(indices[p])
             for c in range(n_classes):
@@ -484,9 +487,9 @@ def sgd_epoch(X, y, sw, order, args):
     return csr_multinomial_sgd_epoch(data, indices, indptr, y, sw, order, *args)
 
 
-def minibatch_epoch(X, y, sw, order, batch_size, args):
+def minibatch_epoch(X, y, sw, order, runs, batch_size, args):
     """One mini-batch epoch (:func:`csr_multinomial_minibatch_epoch`); returns ``(loss_sum, t)``."""
     data, indices, indptr, _ = X
     return csr_multinomial_minibatch_epoch(
-        data, indices, indptr, y, sw, order, batch_size, *args.minibatch()
+        data, indices, indptr, y, sw, order, runs, batch_size, *args.minibatch()
     )

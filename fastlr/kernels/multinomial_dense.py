@@ -53,6 +53,7 @@ from .maths import PREFETCH_ROWS, exp_neg_abs, log1p_array, prefetch_row
 from .reduction import MAX_CHUNKS, batch_parts, zero
 from .steps import (
     average_step,
+    batch_bounds,
     batch_weight,
     learning_rate,
     rescale,
@@ -524,10 +525,14 @@ def multinomial_sgd_epoch(
 
 @kernel(parallel=True)
 def multinomial_minibatch_epoch(
-    X, y, sw, order, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state, schedule,
-    rate, t,
+    X, y, sw, order, runs, batch_size, coef, intercept, fit_intercept, alpha, l1, l1_state,
+    schedule, rate, t,
 ):  # fmt: skip
     """One epoch of mini-batch SGD on the softmax loss, batches of ``batch_size``.
+
+    The batches are cut from ``runs`` (positions of ``order``, or rows when it
+    is empty), never spanning two, as in
+    :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`.
 
     Each batch takes one step along its mean gradient plus ``alpha * W``, then
     the L1 prox (soft-thresholding by ``eta * l1``); the schedule's ``t`` counts
@@ -537,15 +542,15 @@ def multinomial_minibatch_epoch(
     parallel, then added in part order (bitwise the same on any number of
     threads), as in :func:`fastlr.kernels.binary_dense.binary_minibatch_epoch`.
     """
-    n = order.shape[0]
     n_classes, d = coef.shape
     n_parts = batch_parts(batch_size)
     part_grad = np.zeros((n_parts, n_classes, d), X.dtype)
     part_b = np.zeros((n_parts, n_classes), X.dtype)
     part_cost = np.zeros(n_parts)
     sum_loss = 0.0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
+    bounds = batch_bounds(runs, batch_size)
+    for b in range(bounds.shape[0]):
+        start, stop = bounds[b, 0], bounds[b, 1]
         part = -(-(stop - start) // n_parts)
         # Serial zeroing: under parallel=True an array expression is a parallel region.
         zero(part_grad.reshape(-1))
@@ -599,6 +604,6 @@ def sgd_epoch(X, y, sw, order, args):
     return multinomial_sgd_epoch(X, y, sw, order, *args)
 
 
-def minibatch_epoch(X, y, sw, order, batch_size, args):
+def minibatch_epoch(X, y, sw, order, runs, batch_size, args):
     """One mini-batch epoch (:func:`multinomial_minibatch_epoch`); returns ``(loss_sum, t)``."""
-    return multinomial_minibatch_epoch(X, y, sw, order, batch_size, *args.minibatch())
+    return multinomial_minibatch_epoch(X, y, sw, order, runs, batch_size, *args.minibatch())

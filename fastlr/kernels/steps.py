@@ -106,13 +106,46 @@ def truncate(coef, j, wscale, l1_state):
 
 
 @kernel
+def batch_bounds(runs, batch_size):
+    """The mini-batches of an epoch: ``batch_size`` positions at a time, cut from each run.
+
+    Parameters
+    ----------
+    runs : ndarray of shape (n_runs, 2)
+        int64 ``[start, stop)`` position ranges, in visiting order.
+    batch_size : int
+
+    Returns
+    -------
+    bounds : ndarray of shape (n_batches, 2)
+        int64 ``[start, stop)`` of each batch, in order. No batch spans two
+        runs: a run's last batch holds what is left of it.
+    """
+    n_batches = 0
+    for r in range(runs.shape[0]):
+        n_batches += -(-max(runs[r, 1] - runs[r, 0], 0) // batch_size)
+    bounds = np.empty((n_batches, 2), np.int64)
+    b = 0
+    for r in range(runs.shape[0]):
+        for start in range(runs[r, 0], runs[r, 1], batch_size):
+            bounds[b, 0] = start
+            bounds[b, 1] = min(start + batch_size, runs[r, 1])
+            b += 1
+    return bounds
+
+
+@kernel
 def batch_weight(sw, order, start, stop):
-    """Total sample weight of the rows ``order[start:stop]`` (their count without weights)."""
+    """Total sample weight of the rows at positions ``start:stop`` (their count without weights).
+
+    Position ``k`` is row ``order[k]``, or row ``k`` when ``order`` is empty.
+    """
     if sw.shape[0] == 0:
         return float(stop - start)
+    has_order = order.shape[0] > 0
     weight = 0.0
     for k in range(start, stop):
-        weight += sw[order[k]]
+        weight += sw[order[k]] if has_order else sw[k]
     return weight
 
 
