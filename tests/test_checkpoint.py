@@ -26,9 +26,8 @@ def make_data(n=2000, d=8, seed=0):
 
 
 def sgd(**params):
-    return fastlr.LogisticRegression(
-        solver="sgd", max_iter=6, tol=None, random_state=0, alpha=1e-3, **params
-    )
+    defaults = dict(solver="sgd", max_iter=6, tol=None, random_state=0, alpha=1e-3)
+    return fastlr.LogisticRegression(**{**defaults, **params})
 
 
 def saved_iteration(folder):
@@ -57,11 +56,16 @@ def test_a_fit_stopped_by_its_rule_resumes_to_its_result_at_once(tmp_path, monke
     np.testing.assert_array_equal(resumed.coef_, model.coef_)
 
 
-def test_resuming_in_process_continues_the_same_trajectory(tmp_path, monkeypatch):
-    """An epoch that raises stops the run; the resumed run ends where a full one does."""
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"shuffle": "blocks"}, {"solver": "minibatch", "shuffle": "blocks", "batch_size": 64}],
+)
+def test_resuming_in_process_continues_the_same_trajectory(tmp_path, monkeypatch, params):
+    """An epoch that raises stops the run; the resumed run ends where a full one does
+    (the blocks' order drawn anew each epoch from the saved generator)."""
     X, y = make_data()
     data = fastlr.Dataset(X, label=y, block_rows=500)
-    full = sgd().fit(data)
+    full = sgd(**params).fit(data)
     real_step = _checkpoint.CheckpointSession.step
 
     def step_then_fail(self, iteration, *args, **kwargs):
@@ -71,10 +75,10 @@ def test_resuming_in_process_continues_the_same_trajectory(tmp_path, monkeypatch
 
     monkeypatch.setattr(_checkpoint.CheckpointSession, "step", step_then_fail)
     with pytest.raises(RuntimeError, match="went away"):
-        sgd().fit(data, checkpoint=fastlr.Checkpoint(tmp_path / "ckpt"))
+        sgd(**params).fit(data, checkpoint=fastlr.Checkpoint(tmp_path / "ckpt"))
     monkeypatch.undo()
     assert saved_iteration(tmp_path / "ckpt") == (3, False)
-    resumed = sgd().fit(data, checkpoint=fastlr.Checkpoint(tmp_path / "ckpt", resume=True))
+    resumed = sgd(**params).fit(data, checkpoint=fastlr.Checkpoint(tmp_path / "ckpt", resume=True))
     np.testing.assert_array_equal(resumed.coef_, full.coef_)
     np.testing.assert_array_equal(resumed.intercept_, full.intercept_)
     np.testing.assert_array_equal(resumed.history_["loss"], full.history_["loss"])
