@@ -139,7 +139,10 @@ def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad
     vectorized exp (and log1p, for the loss) over the whole block, then the
     residuals, then ``grad += r_i x_i`` re-reading the rows from cache. One
     pass over X from memory. ``scratch`` is a float64 array of shape
-    ``(4, block_rows(n, d, X.itemsize))``.
+    ``(4, block_rows(n, d, X.itemsize))``. Rows gathered through ``order``
+    are prefetched ``PREFETCH_ROWS`` ahead of their score, one at a time: a
+    whole block's rows prefetched at once ran the row-shuffled mini-batch
+    epoch 1.1x slower (docs/design.md).
     """
     has_sw = sw.shape[0] > 0
     has_order = order.shape[0] > 0
@@ -152,17 +155,17 @@ def rows_gradient(X, y, sw, order, start, stop, coef, intercept, with_loss, grad
     direct = not has_order and not multirow_sweeps(X)
     db = 0.0
     cost = 0.0
+    if has_order:  # the first rows; block_scores prefetches each later one
+        for k in range(start, min(start + PREFETCH_ROWS, stop)):
+            prefetch_row(X, order[k])
     for b0 in range(start, stop, block):
         m = min(block, stop - b0)
         for k in range(m):
             rows[k] = order[b0 + k] if has_order else b0 + k
-        if has_order:
-            for k in range(b0 + block, min(b0 + 2 * block, stop)):
-                prefetch_row(X, order[k])
         if direct:
             range_scores(X, b0, m, coef, intercept, z)
         else:
-            block_scores(X, rows, m, coef, intercept, z)
+            block_scores(X, rows, m, coef, intercept, z, order, b0 + PREFETCH_ROWS, stop)
         exp_neg_abs(z, m, e, buf, bits)
         if with_loss:
             log1p_unit(e, m, buf)
@@ -250,17 +253,23 @@ def range_update(X, start, m, r, grad_coef):
 
 
 @kernel
-def block_scores(X, rows, m, coef, intercept, z):
+def block_scores(X, rows, m, coef, intercept, z, order, ahead, stop):
     """``z[k] = X[rows[k]] . coef + intercept`` for ``k < m``.
 
     With :func:`multirow_sweeps`, two rows per sweep over ``coef`` (two
     reductions that LLVM vectorizes, each load of ``coef`` serving both;
-    faster than four); else one row at a time.
+    faster than four); else one row at a time. With a non-empty ``order``,
+    before row ``k`` the row ``order[ahead + k]`` is prefetched (positions
+    from ``stop`` on are not).
     """
     d = X.shape[1]
+    prefetching = order.shape[0] > 0
     k = 0
     if multirow_sweeps(X):
         while k + 2 <= m:
+            if prefetching:
+                prefetch_ahead(X, order, ahead + k, stop)
+                prefetch_ahead(X, order, ahead + k + 1, stop)
             x0, x1 = X[rows[k]], X[rows[k + 1]]
             z0 = z1 = intercept
             for j in range(d):
@@ -270,12 +279,21 @@ def block_scores(X, rows, m, coef, intercept, z):
             z[k], z[k + 1] = z0, z1
             k += 2
     while k < m:
+        if prefetching:
+            prefetch_ahead(X, order, ahead + k, stop)
         x = X[rows[k]]
         acc = intercept
         for j in range(d):
             acc += coef[j] * x[j]
         z[k] = acc
         k += 1
+
+
+@kernel
+def prefetch_ahead(X, order, position, stop):
+    """Prefetch row ``order[position]`` when ``position < stop``."""
+    if position < stop:
+        prefetch_row(X, order[position])
 
 
 @kernel
@@ -491,7 +509,9 @@ def binary_minibatch_epoch(
     part_grad = np.zeros((n_parts, d), X.dtype)
     part_db = np.zeros(n_parts)
     part_cost = np.zeros(n_parts)
-    scratch = np.empty((n_parts, 4, block_rows(n, d, X.itemsize, order.shape[0] > 0)))
+    # Blocks of gathered rows' size for rows read in place too: 20 rows of 100
+    # float64 against 5 ran 1.1x faster in a blocks epoch (docs/design.md).
+    scratch = np.empty((n_parts, 4, block_rows(n, d, X.itemsize, True)))
     sum_loss = 0.0
     bounds = batch_bounds(runs, batch_size)
     for b in range(bounds.shape[0]):
