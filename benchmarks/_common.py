@@ -42,6 +42,7 @@ EPOCH_METHODS = (
     "minibatch-32",
     "minibatch-256",
     "minibatch-4096",
+    "minibatch-256-blocks",
     "numpy-gd",
     "sklearn-sgd",
 )

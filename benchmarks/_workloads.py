@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
 import fastlr
-from fastlr import kernels, reference
+from fastlr import _orders, kernels, reference
 from fastlr._gradient import gradient_sums
 from fastlr._threads import numba_threads
 from fastlr._validation import csr_arrays
@@ -425,13 +425,14 @@ def _params(model):
     return model.coef_.ravel(), float(model.intercept_[0])
 
 
-def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0):
+def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0, shuffle=True):
     model = fastlr.LogisticRegression(
         solver=solver,
         C=sgd_c(X.shape[0]),
         max_iter=epochs,
         tol=None,
         batch_size=batch_size,
+        shuffle=shuffle,
         random_state=seed,
     )
     return _params(model.fit(X, y))
@@ -456,6 +457,9 @@ _EPOCH_FITS = {
         f"minibatch-{size}": functools.partial(_fastlr_epochs, solver="minibatch", batch_size=size)
         for size in (32, 256, 4096)
     },
+    "minibatch-256-blocks": functools.partial(
+        _fastlr_epochs, solver="minibatch", batch_size=256, shuffle="blocks"
+    ),
     "numpy-gd": _numpy_gd_epochs,
     "sklearn-sgd": _sklearn_sgd_epochs,
 }
@@ -468,7 +472,8 @@ def epoch_call(method, X, y, epochs=1, seed=0):
     ----------
     method : str
         One of ``EPOCH_METHODS``: fastlr's ``"gd"``, ``"sgd"``, ``"minibatch-<batch
-        size>"`` (all with ``C = sgd_c(n)``, ``tol=None``), ``"numpy-gd"``
+        size>"``, ``"minibatch-256-blocks"`` (``shuffle="blocks"``; all with
+        ``C = sgd_c(n)``, ``tol=None``), ``"numpy-gd"``
         (:func:`fastlr.reference.numpy_fit`) or ``"sklearn-sgd"`` (``SGDClassifier``
         with ``loss="log_loss"``, ``alpha=SGD_ALPHA``, ``tol=None``).
     X, y : ndarray
@@ -483,6 +488,22 @@ def epoch_call(method, X, y, epochs=1, seed=0):
     call : callable returning ``(coef, intercept)``
     """
     return quietly(functools.partial(_EPOCH_FITS[method], X, y, epochs, seed=seed))
+
+
+def shuffled_read_call(X, seed=0):
+    """Zero-argument callable: the floor of a row-shuffled mini-batch epoch.
+
+    One parallel read (a sum, :func:`fastlr.kernels.reduction.parallel_rows_sum`,
+    on numba's threads as the epoch) of X's rows in the order of the first epoch
+    of a fit with ``random_state=seed``, drawn by the solvers' own
+    :func:`fastlr._orders.row_orders`: the rows the epoch reads, in its order,
+    and nothing else.
+    """
+    orders = _orders.row_orders(X.shape[0], np.random.RandomState(seed), ahead=False)
+    order = next(orders).copy()
+    orders.close()
+    n_chunks = reduction.n_chunks_for(X.shape[0])
+    return functools.partial(reduction.parallel_rows_sum, X, order, n_chunks)
 
 
 def lbfgs_alpha(n_samples):
@@ -729,6 +750,7 @@ def warm_up():
             gradient_call(kernel, X, y)()
         for method in EPOCH_METHODS:
             epoch_call(method, X, y)()
+        shuffled_read_call(X)()
         for solver in FIT_SOLVERS:
             fit_call(solver, X, y)()
         for family in SPARSE_FAMILIES:

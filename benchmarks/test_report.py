@@ -25,6 +25,29 @@ def test_bandwidth_share_is_unsure_when_two_threads_read_no_faster_than_one():
     assert "ran only 1.02x the 1-thread one" in row.setting
 
 
+def test_minibatch_rows_compare_with_the_floor_and_with_gd():
+    """Per extra epoch: 0.29 s against a 0.25 s floor is 1.16x (PASS); the blocks epoch
+    0.09 s against gd's 0.05 s is 1.8x (MISS); its loss 0.5% above row shuffling's."""
+
+    def epoch(one, per_epoch, loss_more=0.4):
+        return {"one": one, "per_epoch": per_epoch, "loss_one": 0.5, "loss_more": loss_more}
+
+    epochs = {
+        "minibatch-256": epoch(0.5, 0.29),
+        "minibatch-256-blocks": epoch(0.3, 0.09, loss_more=0.402),
+        "gd": epoch(0.2, 0.05),
+    }
+    rows = {row.metric: row for row in report.minibatch_rows("n=1", epochs, 0.25)}
+    floor = rows["minibatch-256 epoch time / shuffled-read floor (per extra epoch)"]
+    assert (floor.value, floor.target, floor.status) == ("1.16x", "<= 1.20x", "PASS")
+    assert "250.0 ms" in floor.setting
+    blocks = rows['minibatch-256 shuffle="blocks" epoch time / gd epoch time (per extra epoch)']
+    assert (blocks.value, blocks.status) == ("1.80x", "MISS")
+    loss = rows['minibatch-256 shuffle="blocks" loss vs row-shuffled loss after 5 epochs']
+    assert (loss.value, loss.status) == ("+0.50%", "PASS")
+    assert rows["shuffled-read floor / gd epoch time (per extra epoch)"].value == "5.00x"
+
+
 def test_smoke_report_writes_a_table_with_every_target(tmp_path, capsys):
     report.main(["--tier", "smoke", "--out", str(tmp_path), "--max-wait", "0"])
     text = (tmp_path / "report.md").read_text()
@@ -35,6 +58,9 @@ def test_smoke_report_writes_a_table_with_every_target(tmp_path, capsys):
     for metric in (
         "read bandwidth",
         "SGDClassifier",
+        "shuffled-read floor",
+        'shuffle="blocks" epoch time / gd epoch time',
+        'shuffle="blocks" loss vs row-shuffled loss',
         "sklearn lbfgs",
         "cold import",
         "multinomial fused-2t gradient vs NumPy",

@@ -107,3 +107,28 @@ def parallel_array_sum(X, n_chunks):
         stop = min(c * chunk + chunk, n) * d
         partial[c] = flat_sum(flat[start:stop])
     return partial.sum()
+
+
+@kernel(parallel=True)
+def parallel_rows_sum(X, order, n_chunks):
+    """Parallel sum of the rows ``X[order[k]]``, split into fixed chunks of positions.
+
+    The read of an epoch's rows in the epoch's order, and nothing else: the
+    floor of a mini-batch epoch over that order in the benchmarks. Each chunk
+    adds its rows into a private vector (one vectorized add per row).
+    """
+    n, d = order.shape[0], X.shape[1]
+    chunk = -(-n // n_chunks)
+    partial = np.zeros((n_chunks, d), X.dtype)
+    for c in prange(n_chunks):
+        start = min(c * chunk, n)
+        stop = min(start + chunk, n)
+        acc = partial[c]
+        for k in range(start, stop):
+            row = X[order[k]]
+            for j in range(d):
+                acc[j] += row[j]
+    total = 0.0
+    for c in range(n_chunks):
+        total += flat_sum(partial[c])
+    return total
