@@ -490,20 +490,50 @@ def epoch_call(method, X, y, epochs=1, seed=0):
     return quietly(functools.partial(_EPOCH_FITS[method], X, y, epochs, seed=seed))
 
 
+def _first_epoch_order(n_samples, seed):
+    """The row order of the first epoch of a fit with ``random_state=seed``, drawn by the
+    solvers' own :func:`fastlr._orders.row_orders`."""
+    orders = _orders.row_orders(n_samples, np.random.RandomState(seed), ahead=False)
+    order = next(orders).copy()
+    orders.close()
+    return order
+
+
 def shuffled_read_call(X, seed=0):
     """Zero-argument callable: the floor of a row-shuffled mini-batch epoch.
 
     One parallel read (a sum, :func:`fastlr.kernels.reduction.parallel_rows_sum`,
     on numba's threads as the epoch) of X's rows in the order of the first epoch
-    of a fit with ``random_state=seed``, drawn by the solvers' own
-    :func:`fastlr._orders.row_orders`: the rows the epoch reads, in its order,
+    of a fit with ``random_state=seed``: the rows the epoch reads, in its order,
     and nothing else.
     """
-    orders = _orders.row_orders(X.shape[0], np.random.RandomState(seed), ahead=False)
-    order = next(orders).copy()
-    orders.close()
+    order = _first_epoch_order(X.shape[0], seed)
     n_chunks = reduction.n_chunks_for(X.shape[0])
     return functools.partial(reduction.parallel_rows_sum, X, order, n_chunks)
+
+
+def minibatch_pieces_calls(X, y, batch_size=256, seed=0):
+    """Zero-argument callables of the two pieces of a row-shuffled mini-batch epoch in a fit.
+
+    ``"kernel"``: the binary dense epoch kernel alone over the order of
+    :func:`shuffled_read_call` (L2 strength ``SGD_ALPHA``, a constant step of
+    0.01, from zero weights); ``"shuffle"``: drawing the next epoch's order
+    (:func:`fastlr._orders.row_orders` shuffles the previous one in place).
+    """
+    order = _first_epoch_order(X.shape[0], seed)
+    runs = np.array([[0, order.shape[0]]], dtype=np.int64)
+    targets, sw = y.astype(X.dtype), np.empty(0, X.dtype)
+    rate = np.array([0.01, 0.5, 1.0])
+
+    def kernel():
+        coef, intercept = np.zeros(X.shape[1], X.dtype), np.zeros(1, X.dtype)
+        args = kernels.EpochArgs(
+            coef, intercept, True, SGD_ALPHA, 0.0, np.zeros(0), kernels.steps.CONSTANT, rate, 1.0
+        )
+        return kernels.binary_dense.minibatch_epoch(X, targets, sw, order, runs, batch_size, args)
+
+    shuffled, rng = order.copy(), np.random.RandomState(seed)
+    return {"kernel": kernel, "shuffle": functools.partial(rng.shuffle, shuffled)}
 
 
 def lbfgs_alpha(n_samples):
@@ -751,6 +781,7 @@ def warm_up():
         for method in EPOCH_METHODS:
             epoch_call(method, X, y)()
         shuffled_read_call(X)()
+        minibatch_pieces_calls(X, y)["kernel"]()
         for solver in FIT_SOLVERS:
             fit_call(solver, X, y)()
         for family in SPARSE_FAMILIES:

@@ -72,6 +72,7 @@ from ._workloads import (
     gradient_call,
     lbfgs_call,
     lbfgs_plan,
+    minibatch_pieces_calls,
     multiclass_data,
     multinomial_gradient_call,
     objective,
@@ -181,13 +182,20 @@ def measure_epochs(tier, timer):
 
     Returns ``(epochs, floor)``: ``{method: {"one": s, "per_epoch": s, "loss_one":
     f, "loss_more": f}}`` (losses are the penalized objective with ``alpha =
-    SGD_ALPHA``), and the seconds of one read of the rows in the order of the
-    row-shuffled fits' first epoch (:func:`shuffled_read_call`).
+    SGD_ALPHA``), and ``{"read": s, "kernel": s, "shuffle": s}``: one read of the
+    rows in the order of the row-shuffled fits' first epoch
+    (:func:`shuffled_read_call`), the minibatch-256 kernel alone over that order
+    and the shuffle of the next order (:func:`minibatch_pieces_calls`).
     """
     n, d = tier.train_shape
     log(f"epochs: n={n}, d={d}")
     X, y = cached_data(n, d, "float64")
-    calls = {"shuffled-read": shuffled_read_call(X)}
+    pieces = minibatch_pieces_calls(X, y)
+    calls = {
+        "read": shuffled_read_call(X),
+        "kernel": pieces["kernel"],
+        "shuffle": pieces["shuffle"],
+    }
     for method in EPOCH_METHODS:
         calls[method, 1] = epoch_call(method, X, y, 1)
         calls[method, 1 + EXTRA_EPOCHS] = epoch_call(method, X, y, 1 + EXTRA_EPOCHS)
@@ -201,7 +209,7 @@ def measure_epochs(tier, timer):
             "loss_one": objective(X, y, one.result, SGD_ALPHA),
             "loss_more": objective(X, y, more.result, SGD_ALPHA),
         }
-    return epochs, timings["shuffled-read"].seconds
+    return epochs, {name: timings[name].seconds for name in ("read", "kernel", "shuffle")}
 
 
 def measure_sgd_losses(tier):
@@ -530,24 +538,37 @@ def minibatch_rows(setting, epochs, floor):
     """Mini-batch epochs against the read of their shuffled rows, and against gd.
 
     A row-shuffled epoch cannot beat one read of its rows in its order (the
-    floor, ``floor`` seconds); a ``shuffle="blocks"`` epoch reads contiguous
-    rows, as a gd epoch does. Its loss after the fits' last epoch is compared
-    with row shuffling's.
+    floor, ``floor["read"]`` seconds); its two pieces, the kernel and the
+    shuffle of the next order (``floor["kernel"]``, ``floor["shuffle"]``), are
+    compared with it too. A ``shuffle="blocks"`` epoch reads contiguous rows,
+    as a gd epoch does; its loss after the fits' last epoch is compared with
+    row shuffling's.
     """
     mb, blocks, gd = epochs["minibatch-256"], epochs["minibatch-256-blocks"], epochs["gd"]
     timings = (("one", "1-epoch fit"), ("per_epoch", "per extra epoch"))
-    floor_text = "n/a" if floor is None else f"{floor * 1e3:.1f} ms"
+    read = floor["read"]
     rows = [
         target_row(
             "minibatch-256 epoch time / shuffled-read floor (per extra epoch)",
-            f"{setting}; floor: one parallel read of the epoch's rows in its order, {floor_text}",
-            _ratio(mb["per_epoch"], floor),
+            f"{setting}; floor: one parallel read of the epoch's rows in its order, "
+            f"{read * 1e3:.1f} ms",
+            _ratio(mb["per_epoch"], read),
             at_most=FLOOR_TARGET,
+        ),
+        target_row(
+            "of which the epoch kernel / shuffled-read floor",
+            f"{setting}; the same order",
+            _ratio(floor["kernel"], read),
+        ),
+        target_row(
+            "of which shuffling the next epoch's order / shuffled-read floor",
+            f"{setting}; numpy's RandomState.shuffle of the order, between epochs",
+            _ratio(floor["shuffle"], read),
         ),
         target_row(
             "shuffled-read floor / gd epoch time (per extra epoch)",
             setting,
-            _ratio(floor, gd["per_epoch"]),
+            _ratio(read, gd["per_epoch"]),
         ),
     ]
     rows += [
@@ -736,7 +757,7 @@ def _scaling_section(results):
 
 
 def _epoch_section(results):
-    floor = results["shuffled_read"]
+    floor = results["shuffled_read"]["read"]
     rows = [
         [
             method,
