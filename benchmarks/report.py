@@ -182,10 +182,11 @@ def measure_epochs(tier, timer):
 
     Returns ``(epochs, floor)``: ``{method: {"one": s, "per_epoch": s, "loss_one":
     f, "loss_more": f}}`` (losses are the penalized objective with ``alpha =
-    SGD_ALPHA``), and ``{"read": s, "kernel": s, "shuffle": s}``: one read of the
-    rows in the order of the row-shuffled fits' first epoch
-    (:func:`shuffled_read_call`), the minibatch-256 kernel alone over that order
-    and the shuffle of the next order (:func:`minibatch_pieces_calls`).
+    SGD_ALPHA``), and ``{"read": s, "kernel": s, "shuffle": s, "pass": s}``: one
+    read of the rows in the order of the row-shuffled fits' first epoch
+    (:func:`shuffled_read_call`), the minibatch-256 kernel alone over that order,
+    the shuffle of the next order (:func:`minibatch_pieces_calls`), and one
+    gradient pass (``"fused-2t"``: the gradient and its loss, as gd evaluates).
     """
     n, d = tier.train_shape
     log(f"epochs: n={n}, d={d}")
@@ -195,6 +196,7 @@ def measure_epochs(tier, timer):
         "read": shuffled_read_call(X),
         "kernel": pieces["kernel"],
         "shuffle": pieces["shuffle"],
+        "pass": gradient_call("fused-2t", X, y),
     }
     for method in EPOCH_METHODS:
         calls[method, 1] = epoch_call(method, X, y, 1)
@@ -209,7 +211,7 @@ def measure_epochs(tier, timer):
             "loss_one": objective(X, y, one.result, SGD_ALPHA),
             "loss_more": objective(X, y, more.result, SGD_ALPHA),
         }
-    return epochs, {name: timings[name].seconds for name in ("read", "kernel", "shuffle")}
+    return epochs, {name: timings[name].seconds for name in ("read", "kernel", "shuffle", "pass")}
 
 
 def measure_sgd_losses(tier):
@@ -541,8 +543,9 @@ def minibatch_rows(setting, epochs, floor):
     floor, ``floor["read"]`` seconds); its two pieces, the kernel and the
     shuffle of the next order (``floor["kernel"]``, ``floor["shuffle"]``), are
     compared with it too. A ``shuffle="blocks"`` epoch reads contiguous rows,
-    as a gd epoch does; its loss after the fits' last epoch is compared with
-    row shuffling's.
+    as a gd epoch does (an iteration of gd makes one gradient pass or more, as
+    its backtracking tries steps: ``floor["pass"]`` is one); its loss after the
+    fits' last epoch is compared with row shuffling's.
     """
     mb, blocks, gd = epochs["minibatch-256"], epochs["minibatch-256-blocks"], epochs["gd"]
     timings = (("one", "1-epoch fit"), ("per_epoch", "per extra epoch"))
@@ -586,6 +589,13 @@ def minibatch_rows(setting, epochs, floor):
         )
         for key, label in timings
     ]
+    rows.append(
+        target_row(
+            'minibatch-256 shuffle="blocks" epoch time / one gradient pass (per extra epoch)',
+            f"{setting}; a pass: the fused gradient and its loss, {floor['pass'] * 1e3:.1f} ms",
+            _ratio(blocks["per_epoch"], floor["pass"]),
+        )
+    )
     rows.append(
         target_row(
             f'minibatch-256 shuffle="blocks" loss vs row-shuffled loss after {1 + EXTRA_EPOCHS} '

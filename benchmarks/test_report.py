@@ -37,7 +37,7 @@ def test_minibatch_rows_compare_with_the_floor_and_with_gd():
         "minibatch-256-blocks": epoch(0.3, 0.09, loss_more=0.402),
         "gd": epoch(0.2, 0.05),
     }
-    floor = {"read": 0.25, "kernel": 0.2, "shuffle": 0.05}
+    floor = {"read": 0.25, "kernel": 0.2, "shuffle": 0.05, "pass": 0.045}
     rows = {row.metric: row for row in report.minibatch_rows("n=1", epochs, floor)}
     floor = rows["minibatch-256 epoch time / shuffled-read floor (per extra epoch)"]
     assert (floor.value, floor.target, floor.status) == ("1.16x", "<= 1.20x", "PASS")
@@ -48,6 +48,10 @@ def test_minibatch_rows_compare_with_the_floor_and_with_gd():
     assert (loss.value, loss.status) == ("+0.50%", "PASS")
     assert rows["shuffled-read floor / gd epoch time (per extra epoch)"].value == "5.00x"
     assert rows["of which the epoch kernel / shuffled-read floor"].value == "0.80x"
+    per_pass = rows[
+        'minibatch-256 shuffle="blocks" epoch time / one gradient pass (per extra epoch)'
+    ]
+    assert (per_pass.value, per_pass.status) == ("2.00x", "info")
     assert rows["of which shuffling the next epoch's order / shuffled-read floor"].value == "0.20x"
 
 
