@@ -167,17 +167,19 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         mini-batch gathers rows from all over X). False: the rows in order.
         ``"blocks"``: blocks of contiguous rows in a shuffled order, the rows
         of each block in order, so that mini-batches read contiguous memory
-        instead of gathering rows (on 1e6 x 100 float64 an epoch takes about
-        as long as a pass of ``gd``, where shuffled rows take several times
-        longer). A block holds whole batches of ``batch_size`` rows (sgd: one
-        row), about 1 MiB of them (at least one batch, and fewer rows when X
-        would make fewer than 16 blocks); no batch spans two blocks, so the
-        last block's last batch may be short. On a :class:`fastlr.Dataset`
-        the blocks are the dataset's own. As Vowpal Wabbit's users do by
-        hand, it assumes that the stored order of the rows is unrelated to
-        their labels: rows sorted by label (or by time, with drift) make
-        batches of alike rows, which slows convergence; shuffle them once
-        beforehand, or use ``shuffle=True``.
+        instead of gathering rows (on 1e6 x 100 float64 a minibatch epoch of
+        256-row batches took a third of a row-shuffled one's time). A block
+        holds whole batches of ``batch_size`` rows (sgd: single rows), about
+        1 MiB of them (at least one batch, and fewer rows when X would make
+        fewer than 16 blocks); no batch spans two blocks, so a block's last
+        batch may be short. The batches are the same sets of rows every
+        epoch; their order changes. On a :class:`fastlr.Dataset` the blocks
+        are the dataset's own (a source read sequentially, such as CSV,
+        cannot shuffle them and raises a ValueError). As Vowpal Wabbit's
+        users do by hand, it assumes that the stored order of the rows is
+        unrelated to their labels: rows sorted by label (or by time, with
+        drift) make batches of alike rows, which slows convergence; shuffle
+        them once beforehand, or use ``shuffle=True``.
     average : bool or int, default=False
         Averaged SGD (sgd only), as scikit-learn's SGD defines it: ``True``
         makes ``coef_`` and ``intercept_`` the mean of the iterates after
