@@ -279,6 +279,19 @@ def test_each_path_is_warm_started_logistic_regression(breast_cancer, penalty):
             np.testing.assert_array_equal(path if l1_ratio is None else path[:, j], expected)
 
 
+def test_infinite_C_fits_without_penalty(small_problem):
+    X, y = small_problem
+    model = fastlr.LogisticRegressionCV(Cs=[0.1, np.inf], cv=3).fit(X, y)
+    for fold, (train, _) in enumerate(StratifiedKFold(3).split(X, y)):
+        start = warm_started_path(X, y, train, [0.1])[0, 0]
+        unpenalized = fastlr.LogisticRegression(penalty=None, warm_start=True)
+        unpenalized.classes_, unpenalized.coef_ = np.unique(y), start[None, :-1]
+        unpenalized.intercept_ = start[-1:]
+        unpenalized.fit(X[train], y[train])
+        expected = np.append(unpenalized.coef_[0], unpenalized.intercept_)
+        np.testing.assert_array_equal(model.coefs_paths_[1][fold, 1], expected)
+
+
 def test_elasticnet_grid_chooses_the_best_summed_score(breast_cancer):
     X, y = breast_cancer
     ratios = [0.0, 0.5, 1.0]
