@@ -24,3 +24,9 @@ python3 -m venv .venv
 target="."
 [ -n "$extra" ] && target=".[$extra]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
+
+# Compile the kernels of common fits into numba's cache now, on every core, so
+# that the first fit loads them instead of compiling (FASTLR_NO_WARMUP=1 skips).
+if [ -z "${FASTLR_NO_WARMUP:-}" ]; then
+    .venv/bin/fastlr warmup
+fi

@@ -230,10 +230,11 @@ def measured_memory(client, X, y, idle, out):
 class _TimedLogisticRegression(fastlr.dask.LogisticRegression):
     """Records when the solver starts, so iterate times count from the call to fit."""
 
-    def _solve(self, objective, options, coef0, intercept0):
-        self.solver_started_ = time.perf_counter()
-        result = super()._solve(objective, options, coef0, intercept0)
-        self.passes_ = objective.datafit.n_passes
+    # Not fitted attributes (no trailing underscore): the fit's commit keeps them.
+    def _solve(self, objective, *args):
+        self.solver_started = time.perf_counter()
+        result = super()._solve(objective, *args)
+        self.passes = objective.datafit.n_passes
         return result
 
 
@@ -247,7 +248,8 @@ def fastlr_fit(client, X, y, **params):
     start = time.perf_counter()
     model.fit(X, y)
     seconds = time.perf_counter() - start
-    model.prepared_ = model.solver_started_ - start
+    model.prepared_ = model.solver_started - start
+    model.passes_ = model.passes
     return model, seconds, model.prepared_ + model.history_["time"], model.history_["loss"]
 
 

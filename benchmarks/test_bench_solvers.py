@@ -293,7 +293,7 @@ def gd_report(tier):
 
 def _fastlr_l1(X, y, C, max_iter, fit_intercept=True, tol=None):
     model = fastlr.LogisticRegression(
-        penalty="l1", C=C, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept
+        l1_ratio=1, C=C, max_iter=max_iter, tol=tol, fit_intercept=fit_intercept
     )
     return model.fit(X, y)
 

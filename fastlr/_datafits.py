@@ -67,11 +67,22 @@ class Datafit(Protocol):
     def epoch_orders(self, rng, ahead):
         """Generator of each epoch's order, as the epochs take it (``rng`` None: in order)."""
 
-    def max_weighted_row_norm(self, scale, intercept_term):
-        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)`` (``sw_i`` 1 without weights)."""
+    def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)`` with ``s = feature_scale``.
 
-    def gram_matvec(self, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
+        ``sw_i`` is 1 without weights; ``s`` is a power of two, 1 unless the
+        squares of ``x_i`` would overflow or underflow.
+        """
+
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s`` as above."""
+
+    def gram_matvec(self, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, ``W`` the sample weights.
+
+        ``c = weight_scale``, a power of two, 1 unless the products of ``A``
+        would overflow or underflow.
+        """
 
 
 def make_datafit(X, y, sw, total_weight, n_classes):
@@ -109,16 +120,16 @@ class DenseStorage:
         self.dtype = X.dtype
         self.n_samples, self.n_features = X.shape
 
-    def squared_row_norms(self):
-        """``||x_i||^2`` of every row, as float64."""
-        return row_norms(self.kernel_x, squared=True).astype(np.float64)
+    def squared_row_norms(self, feature_scale=1.0):
+        """``||s x_i||^2`` of every row, as float64 (see :func:`squared_row_norms`)."""
+        return squared_row_norms(self.kernel_x, feature_scale)
 
-    def gram_matvec(self, sw, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]``, by a parallel compiled pass."""
+    def gram_matvec(self, sw, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, by a parallel compiled pass."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
         n_chunks = n_chunks_for(self.n_samples)
         return kernels.binary_dense.gram_matvec(
-            self.kernel_x, sw, v, self.dtype.type(v0), n_chunks, out
+            self.kernel_x, sw, v, self.dtype.type(v0), weight_scale, n_chunks, out
         )
 
 
@@ -134,15 +145,13 @@ class CsrStorage:
         self.dtype = self.kernel_x.data.dtype
         self.n_samples, self.n_features = X.shape
 
-    def squared_row_norms(self):
-        """``||x_i||^2`` of every row, as float64."""
-        return row_norms(self.matrix, squared=True).astype(np.float64)
+    def squared_row_norms(self, feature_scale=1.0):
+        """``||s x_i||^2`` of every (summed) row, as float64 (see :func:`squared_row_norms`)."""
+        return squared_row_norms(self.matrix, feature_scale)
 
-    def gram_matvec(self, sw, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
-        z = self.matrix @ v + v0
-        if sw.shape[0]:
-            z *= sw
+    def gram_matvec(self, sw, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, by scipy's sparse products."""
+        z = weighted_scores(self.matrix, sw, v, v0, weight_scale)
         out = np.empty(self.n_features + 1, dtype=self.dtype)
         out[: self.n_features] = self.matrix.T @ z
         out[self.n_features] = z.sum()
@@ -234,15 +243,26 @@ class InMemoryDatafit:
         """Each epoch's row order: :func:`fastlr._orders.row_orders` over all rows."""
         return row_orders(self.n_samples, rng, ahead)
 
-    def max_weighted_row_norm(self, scale, intercept_term):
-        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)`` (``sw_i`` 1 without weights)."""
+    def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s = feature_scale``.
+
+        ``sw_i`` is 1 without weights.
+        """
         weights = self.sw * scale if self.sw.shape[0] else 1.0
-        norms = self.storage.squared_row_norms() + intercept_term
+        norms = self.storage.squared_row_norms(feature_scale)
+        norms += intercept_term * feature_scale * feature_scale  # 0 stays 0 at any scale
         return float(np.max(weights * norms))
 
-    def gram_matvec(self, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]`` and ``W`` the sample weights."""
-        return self.storage.gram_matvec(self.sw, v, v0)
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, ``s = feature_scale``."""
+        weights = self.sw * scale if self.sw.shape[0] else 1.0
+        norms = self.storage.squared_row_norms(feature_scale)
+        norms += intercept_term * feature_scale * feature_scale
+        return float(np.mean(weights * norms))
+
+    def gram_matvec(self, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, ``W`` the sample weights."""
+        return self.storage.gram_matvec(self.sw, v, v0, weight_scale)
 
 
 class Objective:
@@ -375,19 +395,47 @@ class Objective:
         ``L(B) = n (B - 1) / (B (n - 1)) L + (n - B) / (B (n - 1)) L_max``
         interpolates between the full-batch constant ``L`` (``B = n``) and the
         largest one-sample constant ``L_max`` (``B = 1``): a step of ``1 / L(B)``
-        stays stable however small the batch.
+        stays stable however small the batch. As :meth:`lipschitz_constant`, it
+        holds for X at any scale, and is ``inf`` beyond the float64 range.
         """
         datafit = self.datafit
         n = datafit.n_samples
-        full = self.lipschitz_constant()
+        full_data, full_exponent = self._data_constant()
+        full = _ldexp(full_data, full_exponent) + self.alpha
         batch = min(batch_size, n)
         if batch >= n:
             return full
-        largest = datafit.max_weighted_row_norm(
-            n / self.total_weight, 1.0 if self.fit_intercept else 0.0
+        weight_scale = n / self.total_weight
+        intercept_term = 1.0 if self.fit_intercept else 0.0
+        largest, exponent = _in_range(
+            lambda s: datafit.max_weighted_row_norm(weight_scale, intercept_term, s),
+            datafit.dtype,
         )
-        one_sample = datafit.curvature * largest + self.alpha
-        return (n * (batch - 1) * full + (n - batch) * one_sample) / (batch * (n - 1))
+        one_data = datafit.curvature * largest
+        one_sample = _ldexp(one_data, exponent) + self.alpha
+        combined = (n * (batch - 1) * full + (n - batch) * one_sample) / (batch * (n - 1))
+        if math.isfinite(combined):
+            return combined
+        # A weighted mean of the data terms (alpha is in both), on a common exponent.
+        top = max(full_exponent, exponent)
+        mean = _ldexp(full_data * (n * (batch - 1) / (batch * (n - 1))), full_exponent - top)
+        mean += _ldexp(one_data * ((n - batch) / (batch * (n - 1))), exponent - top)
+        return _ldexp(mean, top) + self.alpha
+
+    def mean_sample_lipschitz_constant(self):
+        """The mean over the samples of their own gradient's Lipschitz constant.
+
+        ``curvature / n sum_i sw_i (||x_i||^2 + 1) + alpha`` (without the 1
+        when there is no intercept): the smoothness of sgd's per-sample step,
+        which scales the gradient of sample ``i`` by ``sw_i``. As
+        :meth:`minibatch_lipschitz_constant`, it holds for X at any scale.
+        """
+        datafit = self.datafit
+        intercept_term = 1.0 if self.fit_intercept else 0.0
+        mean, exponent = _in_range(
+            lambda s: datafit.mean_weighted_row_norm(1.0, intercept_term, s), datafit.dtype
+        )
+        return _ldexp(datafit.curvature * mean, exponent) + self.alpha
 
     @property
     def strength(self):
@@ -401,28 +449,223 @@ class Objective:
         ``A = [X, 1]`` (``A = X`` without intercept) and ``W`` the sample
         weights; the largest eigenvalue of ``A^T W A`` comes from a few passes
         over X. Integer weights and repeated rows give the same estimate.
+
+        The estimate holds for X at any scale: when a product of the passes
+        leaves the data type's range, they run again on scaled operands
+        (:meth:`_gram_eigenvalue`).
+
+        Returns
+        -------
+        L : float
+            ``inf`` above the float64 range; 0 only when the objective is
+            constant (every weighted row of X zero, no intercept, no L2 term).
+        """
+        value, exponent = self._data_constant(n_power_iter, rtol)
+        return _ldexp(value, exponent) + self.alpha
+
+    def _data_constant(self, n_power_iter=20, rtol=1e-3):
+        """The data term's constant ``curvature / S`` times the Gram eigenvalue, as
+        ``(m, e)`` for ``m 2**e``."""
+        eig, exponent = self._gram_eigenvalue(n_power_iter, rtol)
+        return self.datafit.curvature / self.total_weight * eig, exponent
+
+    def _gram_eigenvalue(self, n_power_iter, rtol):
+        """Largest eigenvalue of ``A^T W A`` as ``(m, e)``: it is ``m 2**e``.
+
+        Each pass computes ``t A^T W A v`` from ``v`` scaled by ``s`` and the
+        weights by ``c`` (``t = s c``), both 1 unless a result leaves the data
+        type's range (:func:`_out_of_range`): the iteration then goes on from
+        the same vector with :func:`_gram_scales` (``e = -log2 t``), once.
+        ``m`` is ``inf`` when it overflows even so.
         """
         datafit = self.datafit
+        dtype = datafit.dtype
         d = datafit.n_features
-        v = np.random.default_rng(0).standard_normal(d + 1).astype(datafit.dtype)
+        v = np.random.default_rng(0).standard_normal(d + 1).astype(dtype)
         if not self.fit_intercept:
             v[d] = 0
         v /= np.linalg.norm(v)
+        scales = None
         eig = 0.0
-        for _ in range(n_power_iter):
-            u = datafit.gram_matvec(v[:d], v[d])
+        done = 0
+        while done < n_power_iter:
+            if scales is None:
+                u = datafit.gram_matvec(v[:d], v[d])
+            else:
+                scaled = v * dtype.type(scales[0])
+                u = datafit.gram_matvec(scaled[:d], scaled[d], scales[1])
             if not self.fit_intercept:
                 u[d] = 0
-            new_eig = float(np.linalg.norm(u))
+            new_eig = _norm(u)
+            trouble = _out_of_range(new_eig, dtype)
+            if trouble and scales is None:
+                scales, eig = _gram_scales(dtype, trouble), 0.0
+                continue
+            if trouble > 0:
+                return math.inf, 0
+            done += 1
             if new_eig == 0.0:
                 break
-            v = u / datafit.dtype.type(new_eig)
+            v = u / dtype.type(new_eig)
             converged = abs(new_eig - eig) <= rtol * new_eig
             eig = new_eig
             if converged:
                 break
-        scale = datafit.curvature / self.total_weight
-        return scale * eig + self.alpha
+        if scales is None:
+            return eig, 0
+        return eig, -_log2(scales[0]) - _log2(scales[1])
+
+
+def squared_row_norms(matrix, feature_scale=1.0):
+    """``||s x_i||^2`` of every row of a dense array or a sparse matrix, as float64.
+
+    A sparse matrix's rows are its summed ones: duplicate entries are added
+    before they are squared (a canonical copy is made only of a matrix that is
+    not canonical). ``s = feature_scale`` is a power of two, 1 unless the
+    squares would overflow or underflow; dense rows are then scaled a block at
+    a time, to bound the temporary.
+
+    Parameters
+    ----------
+    matrix : ndarray or scipy.sparse matrix of shape (n_samples, n_features)
+    feature_scale : float, default=1.0
+
+    Returns
+    -------
+    norms : ndarray of shape (n_samples,)
+    """
+    if scipy.sparse.issparse(matrix):
+        matrix = _canonical(matrix)
+        if feature_scale != 1.0:
+            matrix = matrix * matrix.dtype.type(feature_scale)
+        return row_norms(matrix, squared=True).astype(np.float64)
+    if feature_scale == 1.0:
+        return row_norms(matrix, squared=True).astype(np.float64)
+    scale = matrix.dtype.type(feature_scale)
+    norms = np.empty(matrix.shape[0])
+    rows = max(1, _SCALED_VALUES // max(1, matrix.shape[1]))
+    for start in range(0, matrix.shape[0], rows):
+        norms[start : start + rows] = row_norms(matrix[start : start + rows] * scale, squared=True)
+    return norms
+
+
+#: Values of a dense block that :func:`squared_row_norms` scales at once (8 MB of float64).
+_SCALED_VALUES = 1 << 20
+
+
+def _canonical(matrix):
+    """``matrix`` as CSR in canonical form (sorted, duplicates summed): itself when it is."""
+    matrix = matrix.tocsr()
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def weighted_scores(matrix, sw, v, v0, weight_scale):
+    """``c W A [v, v0]`` for a sparse ``A = [matrix, 1]``, ``c = weight_scale``:
+    ``A^T`` of it is a Gram product (see :func:`fastlr.kernels.binary_dense.gram_matvec`)."""
+    z = matrix @ v + v0
+    if sw.shape[0]:
+        z *= sw
+    if weight_scale != 1.0:
+        z *= matrix.dtype.type(weight_scale)
+    return z
+
+
+def _norm(u):
+    """``||u||_2`` as a float, without overflow or underflow of the squares.
+
+    As LAPACK's ``nrm2``: when the plain norm is not finite or small enough
+    for squares to underflow, the vector is divided by its largest magnitude
+    first. NaN when ``u`` holds one.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        norm = float(np.linalg.norm(u))
+    if math.isfinite(norm) and norm >= _safe_norm(u.dtype):
+        return norm
+    largest = float(np.max(np.abs(u), initial=0.0))
+    if largest == 0.0 or not math.isfinite(largest):
+        return largest
+    with np.errstate(under="ignore"):
+        return largest * float(np.linalg.norm(u / u.dtype.type(largest)))
+
+
+def _safe_norm(dtype):
+    """A norm at least this large loses at most ``eps`` of itself (relative) to each entry
+    whose square underflows."""
+    info = np.finfo(dtype)
+    return math.sqrt(float(info.tiny) / float(info.eps))
+
+
+def _out_of_range(value, dtype):
+    """1 when ``value`` overflowed ``dtype`` (or is NaN), -1 when it is so small (or 0) that
+    the products it came from may have lost digits to underflow, 0 otherwise."""
+    info = np.finfo(dtype)
+    if not value <= float(info.max):
+        return 1
+    if value < float(info.tiny) / float(info.eps):
+        return -1
+    return 0
+
+
+def _mid_range_scale(dtype, trouble):
+    """The power of two ``s`` that brings features whose squares overflowed
+    (``trouble`` 1) or underflowed (-1) in ``dtype`` to mid-range.
+
+    With ``M`` the largest float, ``s = M^(-3/4)`` or ``M^(3/4)``: a square
+    beyond ``M`` (at most ``M^2`` times the row's length) falls to between
+    ``M^(-1/2)`` and ``M^(1/2)`` times that length, and one below ``1 / M``
+    rises as far.
+    """
+    exponent = 3 * np.finfo(dtype).maxexp // 4
+    return math.ldexp(1.0, -exponent if trouble > 0 else exponent)
+
+
+def _gram_scales(dtype, trouble):
+    """The powers of two ``(s, c)`` for the vector and the weights of a Gram product
+    ``A^T W A v`` that overflowed (``trouble`` 1) or underflowed (-1) in ``dtype``.
+
+    A pass forms ``A v`` (``|A|``-sized for a unit ``v``), the weighted scores,
+    and their products with ``A`` (``|A|^2``-sized). With ``M`` the largest
+    float and ``|A| = M^a``, overflow means ``1/2 < a <= 1`` (about), and
+    ``s = M^(-3/4)``, ``c = M^(-1/2)`` put the three at ``M^(a - 3/4)``,
+    ``M^(a - 5/4)`` and ``M^(2a - 5/4)``: all within ``M^(-3/4)`` and ``M^(3/4)``.
+    Underflow is the mirror image.
+    """
+    exponent = np.finfo(dtype).maxexp
+    sign = -1 if trouble > 0 else 1
+    return math.ldexp(1.0, sign * (3 * exponent // 4)), math.ldexp(1.0, sign * (exponent // 2))
+
+
+def _in_range(evaluate, dtype):
+    """``(m, e)`` with ``evaluate(1) = m 2**e``, for a quantity quadratic in X's scale.
+
+    ``evaluate(s)`` computes it on ``s X``; when ``evaluate(1)`` leaves the
+    range (:func:`_out_of_range`), it is computed again on the mid-range scale.
+    """
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        value = evaluate(1.0)
+    trouble = _out_of_range(value, dtype)
+    if not trouble:
+        return value, 0
+    feature_scale = _mid_range_scale(dtype, trouble)
+    return evaluate(feature_scale), -2 * _log2(feature_scale)
+
+
+def _log2(power_of_two):
+    return math.frexp(power_of_two)[1] - 1
+
+
+def _ldexp(value, exponent):
+    """``value 2**exponent``: ``inf`` above the float64 range, and below it the
+    smallest positive float for a positive value (0 stays for 0 alone)."""
+    if exponent == 0:
+        return value
+    with np.errstate(over="ignore", under="ignore"):
+        result = float(np.ldexp(value, exponent))
+    return math.ulp(0.0) if result == 0.0 and value > 0.0 else result
 
 
 @kernel

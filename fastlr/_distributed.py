@@ -44,6 +44,7 @@ from distributed import get_worker, wait
 from distributed.comm import get_address_host
 
 from . import _validation, kernels
+from ._datafits import squared_row_norms, weighted_scores
 from ._logistic import _integer_values, _unique_inverse
 from ._streaming import BlockEncoder
 from ._threads import numba_threads
@@ -388,19 +389,13 @@ def summarize_block(block):
 class _BlockEncoder(BlockEncoder):
     """:class:`fastlr._streaming.BlockEncoder` with a message for dask's recomputed blocks."""
 
-    def class_indices(self, y, index):
-        classes = self.classes
-        position = np.searchsorted(classes, y)
-        found = classes[np.minimum(position, classes.shape[0] - 1)] == y
-        if not found.all():
-            unknown = np.unique(y[~found])[:5].tolist()
-            raise ValueError(
-                f"{self.source} holds labels that are not among the classes "
-                f"{classes.tolist()} found when the fit started: {unknown}. Its graph gave "
-                f"other data when dask computed it again (after a worker was lost); persist "
-                f"X and y from a deterministic graph and fit again."
-            )
-        return position.astype(np.int64, copy=False)
+    def unknown_labels(self, index, unknown):
+        return (
+            f"{self.source} holds labels that are not among the classes "
+            f"{self.classes.tolist()} found when the fit started: {unknown}. Its graph gave "
+            f"other data when dask computed it again (after a worker was lost); persist "
+            f"X and y from a deterministic graph and fit again."
+        )
 
 
 def encode_block(block, classes, class_weight, dtype, name):
@@ -445,33 +440,31 @@ def block_gradient(block, coef, intercept, with_loss, n_threads):
     return out
 
 
-def block_gram(block, v, v0, n_threads):
-    """``A^T W A [v, v0]`` over one block (``A = [X, 1]``), as float64."""
+def block_gram(block, v, v0, n_threads, weight_scale=1.0):
+    """``A^T (c W) A [v, v0]`` over one block (``A = [X, 1]``, ``c = weight_scale``), as float64."""
     v = _writeable(v)
     d = v.shape[0]
     if isinstance(block.X, np.ndarray):
         out = np.zeros(d + 1, block.X.dtype)
         with numba_threads(n_threads):
             kernels.binary_dense.gram_matvec(
-                block.X, block.sw, v, block.X.dtype.type(v0), n_chunks_for(block.n_rows), out
-            )
+                block.X, block.sw, v, block.X.dtype.type(v0), weight_scale,
+                n_chunks_for(block.n_rows), out,
+            )  # fmt: skip
         return out.astype(np.float64)
-    z = block.matrix @ v + v0
-    if block.sw.shape[0]:
-        z *= block.sw
+    z = weighted_scores(block.matrix, block.sw, v, v0, weight_scale)
     out = np.empty(d + 1)
     out[:d] = block.matrix.T @ z
     out[d] = z.sum()
     return out
 
 
-def block_max_row_norm(block, scale, intercept_term):
-    """``max_i (scale sw_i) (||x_i||^2 + intercept_term)`` over one block (0 when empty)."""
-    from sklearn.utils.extmath import row_norms
-
+def block_max_row_norm(block, scale, intercept_term, feature_scale=1.0):
+    """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)`` over one block (0 when empty)."""
     if not block.n_rows:
         return 0.0
-    norms = row_norms(block.matrix, squared=True).astype(np.float64) + intercept_term
+    norms = squared_row_norms(block.matrix, feature_scale)
+    norms += intercept_term * feature_scale * feature_scale
     weights = block.sw * scale if block.sw.shape[0] else scale
     return float(np.max(weights * norms))
 
@@ -578,7 +571,7 @@ def _run_kind(kind, n_rows):
         if kind.gram and not kind.sparse:
             out = np.zeros(2, dtype)
             kernels.binary_dense.gram_matvec(
-                dense, sw, np.ones(1, dtype), dtype.type(1), n_chunks_for(n_rows), out
+                dense, sw, np.ones(1, dtype), dtype.type(1), 1.0, n_chunks_for(n_rows), out
             )
 
 
@@ -949,20 +942,21 @@ class DaskDatafit:
         np.add(grad_intercept, total[split:-1], out=grad_intercept, casting="same_kind")
         return float(total[-1])
 
-    def gram_matvec(self, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
+    def gram_matvec(self, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
         (v_arg,) = self._send(np.ascontiguousarray(v, dtype=self.dtype))
-        total = self._pass(block_gram, v_arg, float(v0), self.n_threads)
+        total = self._pass(block_gram, v_arg, float(v0), self.n_threads, weight_scale)
         return total.astype(self.dtype)
 
-    def max_weighted_row_norm(self, scale, intercept_term):
-        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)``, in one pass."""
+    def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
         prefix = self._prefix("row-norm")
         futures = self.client.map(
             block_max_row_norm,
             self.blocks,
             scale=scale,
             intercept_term=intercept_term,
+            feature_scale=feature_scale,
             key=[f"{prefix}-{i}" for i in range(len(self.blocks))],
         )
         return max(self.client.gather(futures))
@@ -972,4 +966,4 @@ class DaskDatafit:
             "sgd and minibatch epochs do not run on a Dask cluster; use the lbfgs or gd solver."
         )
 
-    sgd_epoch = minibatch_epoch = epoch_orders = _stochastic
+    sgd_epoch = minibatch_epoch = epoch_orders = mean_weighted_row_norm = _stochastic

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._drive import EVALUATE, NEW_ITERATE, Layout, drive
 from ._jit import kernel
 
 #: Step factor on a rejected trial, and on an iteration accepted at its first
@@ -68,7 +69,7 @@ MAX_TRIALS = 60
 # Statuses of start / advance: ``EVALUATE`` and ``NEW_ITERATE`` (an iterate was
 # accepted) ask for the objective at ``x``; the others end the run with ``x`` at
 # the last accepted iterate.
-EVALUATE, NEW_ITERATE, CONVERGED, MAX_ITER, STALLED, NOT_FINITE = range(6)
+CONVERGED, MAX_ITER, STALLED, NOT_FINITE = range(2, 6)
 MESSAGES = {
     CONVERGED: "the largest entry of the proximal gradient mapping fell to tol",
     MAX_ITER: "max_iter iterations were run",
@@ -90,6 +91,8 @@ PHASE, N_ITER, N_EVAL, N_TRIALS, DOUBLING = range(5)
 AT_Y, AT_TRIAL = 0, 1
 # Slots of ``settings`` (MEASURE_STEP: the step of the optimality measure).
 TOL, MAX_ITERATIONS, L1, N_PENALIZED, GROW, SHRINK_BY, MEASURE_STEP = range(7)
+LAYOUT = Layout(n_iter=N_ITER, objective=F_ITER, optimality=OPTIMALITY, iterate=X_ITER,
+                max_iter_status=MAX_ITER)  # fmt: skip
 
 
 @dataclass
@@ -112,7 +115,10 @@ class FistaResult:
         return MESSAGES[self.status]
 
 
-def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callback=None):
+def minimize(
+    evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callback=None, saver=None,
+    resume=None,
+):  # fmt: skip
     """Minimize ``f(x) + l1 ||x[:n_penalized]||_1`` by FISTA with backtracking and restart.
 
     Parameters
@@ -137,6 +143,8 @@ def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callba
     n_penalized : int, default=0
     callback : callable, optional
         ``callback(F, optimality)`` after each iteration, at the accepted iterate.
+    saver, resume : optional
+        Checkpoints: see :func:`fastlr._drive.drive`.
 
     Returns
     -------
@@ -144,30 +152,22 @@ def minimize(evaluate, x0, *, step, max_iter, tol, l1=0.0, n_penalized=0, callba
     """
     x = np.array(x0, dtype=np.float64)
     g = np.zeros_like(x)
-    vectors = np.zeros((4, x.shape[0]))
-    scalars = np.zeros(5)
-    counts = np.zeros(5, np.int64)
+    state = {
+        "vectors": np.zeros((4, x.shape[0])),
+        "scalars": np.zeros(5),
+        "counts": np.zeros(5, np.int64),
+    }
+    # max_iter is the driver's; the compiled code only tests max_iter=0 at the start.
     settings = np.array([tol, max_iter, l1, n_penalized, GROWTH, SHRINK, step], dtype=np.float64)
-    state = (vectors, scalars, counts, settings)
-    f = evaluate(x, g)
-    status = start(x, f, g, step, *state)
-    n_iter = 0
-    while True:
-        if callback is not None and counts[N_ITER] > n_iter:
-            n_iter = counts[N_ITER]
-            callback(float(scalars[F_ITER]), float(scalars[OPTIMALITY]))
-        if status != EVALUATE and status != NEW_ITERATE:
-            break
-        f = evaluate(x, g)
-        status = advance(x, f, g, *state)
-    return FistaResult(
-        x,
-        float(scalars[F_ITER]),
-        float(scalars[OPTIMALITY]),
-        int(counts[N_ITER]),
-        int(counts[N_EVAL]) + 1,
-        status,
-    )
+    arrays = (*state.values(), settings)
+    run = drive(
+        evaluate, x, g, state,
+        begin=lambda f: start(x, f, g, step, *arrays),
+        advance=lambda f: advance(x, f, g, *arrays),
+        layout=LAYOUT, max_iter=max_iter, callback=callback, saver=saver, resume=resume,
+    )  # fmt: skip
+    evaluations = int(state["counts"][N_EVAL]) + 1
+    return FistaResult(run.x, run.objective, run.optimality, run.n_iter, evaluations, run.status)
 
 
 @kernel(exact=True)
@@ -263,9 +263,6 @@ def _accept(x, f, g, vectors, scalars, counts, settings):
     if scalars[OPTIMALITY] <= settings[TOL]:
         _copy(x, x_prev)
         return CONVERGED
-    if counts[N_ITER] >= settings[MAX_ITERATIONS]:
-        _copy(x, x_prev)
-        return MAX_ITER
     if counts[N_TRIALS] > 0:
         counts[DOUBLING] = 0
         next_step = step

@@ -1,6 +1,7 @@
 """The public gradient function: the seeds' two algorithms and the fused one, by name."""
 
 import numpy as np
+import scipy.special
 
 from ._threads import numba_threads
 from ._validation import (
@@ -66,7 +67,52 @@ def gradient_sums(X, y, sw, coef, intercept, *, method="parallel", with_loss=Tru
     return out, db, cost
 
 
-def gradient(X, y, coef, intercept, *, method="parallel", sample_weight=None, n_jobs=None):
+def exact_sums(X, y, sw, coef, intercept):
+    """The sums of :func:`gradient_sums` (loss included) for scores that overflow.
+
+    The fallback of :func:`gradient` when the fused pass is not finite: a
+    score such as ``1e300 * 1e10 - 1e300 * 1e10`` is ``inf - inf`` there. Here
+    each row whose plain score overflows is computed exactly on scaled
+    operands (as ``predict_proba`` does), the loss in a form that is finite
+    for every finite score and ``inf`` only beyond the float range, and the
+    gradient sum over X divided by its largest magnitude: a sum is ``inf``
+    only when it is beyond the range, never NaN. float64 throughout, the
+    gradient returned in X's dtype.
+
+    Returns
+    -------
+    out : ndarray of shape (n_features,)
+    intercept_sum : float
+    loss_sum : float
+    """
+    from ._logistic import _scaled_scores  # the estimator's exact scores
+
+    X64 = np.asarray(X, dtype=np.float64)
+    coef = np.asarray(coef, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = X64 @ coef + float(intercept)
+    bad = np.flatnonzero(~np.isfinite(scores))
+    if bad.size:
+        scaled, row_scale, coef_scale = _scaled_scores(X64[bad], coef[None, :], [intercept])
+        with np.errstate(over="ignore"):  # beyond the range: +-inf, as it should
+            scores[bad] = (scaled[:, 0] * row_scale) * coef_scale
+    positive = np.asarray(y) == 1
+    # log(1 + exp(z)) - y z = log(1 + exp(-z)) for y = 1: never inf - inf.
+    losses = np.logaddexp(0.0, np.where(positive, -scores, scores))
+    residuals = scipy.special.expit(scores) - positive
+    if sw.shape[0]:
+        losses = np.where(sw > 0, sw * losses, 0.0)
+        residuals *= sw
+    largest = float(np.abs(X64).max(initial=0.0))
+    with np.errstate(over="ignore"):
+        out = (X64 / largest).T @ residuals * largest if largest > 0 else np.zeros(X.shape[1])
+    return out.astype(X.dtype), float(residuals.sum()), float(losses.sum())
+
+
+def gradient(
+    X, y, coef, intercept, *, method="parallel", sample_weight=None, n_jobs=None,
+    check_input=True,
+):  # fmt: skip
     """Gradient and loss of the mean cross-entropy of binary logistic regression.
 
     The loss is ``J = sum_i sw_i [log(1 + exp(z_i)) - y_i z_i] / sum_i sw_i`` with
@@ -92,6 +138,13 @@ def gradient(X, y, coef, intercept, *, method="parallel", sample_weight=None, n_
         Non-negative weights; ``None`` weighs every sample 1.
     n_jobs : int, default=None
         Threads for ``method="parallel"``; ``None`` uses all of numba's threads.
+    check_input : bool, default=True
+        False skips the passes over the data that check and convert it (no
+        NaN or infinity, targets 0 or 1, non-negative weights), for callers
+        that checked it already, as scikit-learn's ``check_input`` does. The
+        arrays must then be NumPy arrays of X's float dtype, X 2-D and
+        C-contiguous, of matching lengths: that much is still checked, in
+        constant time, since a mismatch would read out of bounds.
 
     Returns
     -------
@@ -100,7 +153,9 @@ def gradient(X, y, coef, intercept, *, method="parallel", sample_weight=None, n_
     grad_intercept : numpy scalar
         Gradient with respect to ``intercept``.
     loss : numpy scalar
-        The mean cross-entropy.
+        The mean cross-entropy. Scores that overflow in the pass (``inf - inf``
+        in a dot product) are recomputed exactly (:func:`exact_sums`): the
+        loss is never NaN for finite input, and ``inf`` only beyond the range.
 
     Examples
     --------
@@ -112,14 +167,55 @@ def gradient(X, y, coef, intercept, *, method="parallel", sample_weight=None, n_
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-    X = as_features(X)
-    n_samples, n_features = X.shape
-    dtype = X.dtype
-    y = as_binary_targets(y, n_samples, dtype)
-    coef = as_coef(coef, n_features, dtype)
-    intercept = as_intercept(intercept, dtype)
-    sw, total = as_sample_weight(sample_weight, n_samples, dtype)
+    if check_input:
+        X = as_features(X)
+        n_samples, n_features = X.shape
+        dtype = X.dtype
+        y = as_binary_targets(y, n_samples, dtype)
+        coef = as_coef(coef, n_features, dtype)
+        intercept = as_intercept(intercept, dtype)
+        sw, total = as_sample_weight(sample_weight, n_samples, dtype)
+    else:
+        sw, total = _checked_layout(X, y, coef, sample_weight)
+        dtype = X.dtype
+        intercept = dtype.type(intercept)
     with numba_threads(n_jobs):
         out, db, cost = gradient_sums(X, y, sw, coef, intercept, method=method)
+    if not (np.isfinite(cost) and np.isfinite(db) and np.isfinite(out).all()):
+        out, db, cost = exact_sums(X, y, sw, coef, intercept)
     out /= dtype.type(total)
-    return out, dtype.type(db / total), dtype.type(cost / total)
+    with np.errstate(over="ignore"):  # a loss beyond X's dtype is inf in it
+        return out, dtype.type(db / total), dtype.type(cost / total)
+
+
+def _checked_layout(X, y, coef, sample_weight):
+    """The O(1) checks of ``check_input=False``: types, shapes and layout, not values.
+
+    Returns the weights (empty for none) and their total.
+    """
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)):
+        raise ValueError(
+            "check_input=False needs X as a 2-D float32 or float64 NumPy array; pass "
+            "check_input=True to convert it."
+        )
+    if not X.flags.c_contiguous:
+        raise ValueError("check_input=False needs a C-contiguous X (np.ascontiguousarray(X)).")
+    expected = {"y": (X.shape[0],), "coef": (X.shape[1],)}
+    arrays = {"y": y, "coef": coef}
+    if sample_weight is not None:
+        expected["sample_weight"] = (X.shape[0],)
+        arrays["sample_weight"] = sample_weight
+    for name, value in arrays.items():
+        if not (isinstance(value, np.ndarray) and value.dtype == X.dtype):
+            raise ValueError(
+                f"check_input=False needs {name} as a NumPy array of X's dtype ({X.dtype}); "
+                f"pass check_input=True to convert it."
+            )
+        if value.shape != expected[name] or not value.flags.c_contiguous:
+            raise ValueError(
+                f"check_input=False needs {name} of shape {expected[name]}, C-contiguous; "
+                f"got shape {value.shape}."
+            )
+    if sample_weight is None:
+        return np.empty(0, dtype=X.dtype), float(X.shape[0])
+    return sample_weight, float(sample_weight.sum(dtype=np.float64))

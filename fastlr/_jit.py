@@ -140,5 +140,42 @@ def kernel(func=None, *, parallel=False, exact=False):
         parallel=parallel,
     )
     if func is None:
-        return numba.njit(**options)
-    return numba.njit(**options)(func)
+        return functools.partial(kernel, parallel=parallel, exact=exact)
+    dispatcher = numba.njit(**options)(func)
+    KERNELS.append(dispatcher)
+    return dispatcher
+
+
+#: Every dispatcher :func:`kernel` made, in the order the modules defined them.
+KERNELS = []
+
+
+def cached_signatures(dispatchers=None):
+    """How many compiled signatures numba's cache holds for this build and this CPU.
+
+    An entry counts when the cache index carries the package stamp (the
+    source and the cache size compiled in, see :func:`package_stamp`) and
+    the machine code targets this CPU (numba's "magic tuple": the CPU name
+    and its features). Nothing is compiled or loaded.
+
+    Parameters
+    ----------
+    dispatchers : list of numba dispatchers, default=KERNELS
+
+    Returns
+    -------
+    cached, total : int
+        Signatures cached for this build and CPU; kernels looked at.
+    """
+    from numba.core.registry import cpu_target
+
+    magic = cpu_target.target_context.codegen().magic_tuple()
+    dispatchers = KERNELS if dispatchers is None else dispatchers
+    cached = 0
+    for dispatcher in dispatchers:
+        cache = getattr(dispatcher, "_cache", None)
+        index = getattr(getattr(cache, "_cache_file", None), "_load_index", None)
+        if index is None:
+            continue
+        cached += sum(1 for key in index() if key[1] == magic)
+    return cached, len(dispatchers)

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._drive import EVALUATE, NEW_ITERATE, Layout, drive
 from ._jit import kernel
 
 #: Curvature pairs kept (scipy's and scikit-learn's default).
@@ -68,7 +69,7 @@ SAFEGUARD = 0.1
 # What :func:`start` and :func:`advance` return: ``EVALUATE`` and
 # ``NEW_ITERATE`` (an iterate was accepted) ask for the objective at ``x``;
 # the others end the run with ``x`` at the last iterate.
-EVALUATE, NEW_ITERATE, CONVERGED_GRADIENT, CONVERGED_DECREASE, MAX_ITER, SEARCH_FAILED = range(6)
+CONVERGED_GRADIENT, CONVERGED_DECREASE, MAX_ITER, SEARCH_FAILED = range(2, 6)
 MESSAGES = {
     CONVERGED_GRADIENT: "the largest (pseudo-)gradient entry fell to gtol",
     CONVERGED_DECREASE: "the relative decrease of the objective fell to ftol",
@@ -88,6 +89,8 @@ DIRECTION, X0, G0, PSEUDO, ORTHANT = range(5)
 N_PAIRS, NEWEST, N_SEARCH, N_ITER, FAILED_ONCE = range(5)
 # Slots of ``settings``.
 GTOL, FTOL, MAX_ITERATIONS, MAX_SEARCH, L1, N_PENALIZED = range(6)
+LAYOUT = Layout(n_iter=N_ITER, objective=F0, optimality=OPTIMALITY, iterate=X0,
+                max_iter_status=MAX_ITER)  # fmt: skip
 
 
 @dataclass
@@ -109,8 +112,9 @@ class LbfgsResult:
 
 
 def minimize(
-    evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY, l1=0.0, n_penalized=0
-):
+    evaluate, x0, *, max_iter, gtol, ftol, callback=None, memory=MEMORY, l1=0.0, n_penalized=0,
+    saver=None, resume=None,
+):  # fmt: skip
     """Minimize ``f(x) + l1 ||x[:n_penalized]||_1`` of a float64 vector, ``f`` smooth.
 
     Without L1 (``l1=0``) the method is L-BFGS, with it OWL-QN.
@@ -140,6 +144,8 @@ def minimize(
         Strength of the L1 term; positive makes the solver OWL-QN.
     n_penalized : int, default=0
         The L1 term covers ``x[:n_penalized]``; the other entries are smooth.
+    saver, resume : optional
+        Checkpoints: see :func:`fastlr._drive.drive`.
 
     Returns
     -------
@@ -147,28 +153,26 @@ def minimize(
     """
     x = np.array(x0, dtype=np.float64)
     g = np.zeros_like(x)
-    pairs = np.zeros((2, memory, x.shape[0]))
-    vectors = np.zeros((5 if l1 > 0 else 3, x.shape[0]))
-    coefficients = np.zeros((2, memory))
-    scalars = np.zeros(11)
-    counts = np.zeros(5, np.int64)
+    state = {
+        "pairs": np.zeros((2, memory, x.shape[0])),
+        "vectors": np.zeros((5 if l1 > 0 else 3, x.shape[0])),
+        "coefficients": np.zeros((2, memory)),
+        "scalars": np.zeros(11),
+        "counts": np.zeros(5, np.int64),
+    }
+    # max_iter is the driver's; the compiled code only tests max_iter=0 at the start.
     settings = np.array(
         [gtol, ftol, max_iter, MAX_LINE_SEARCH, l1, n_penalized if l1 > 0 else 0],
         dtype=np.float64,
     )
-    state = (pairs, vectors, coefficients, scalars, counts, settings)
-    f = evaluate(x, g)
-    status = start(x, f, g, *state)
-    n_iter = 0
-    while True:
-        if callback is not None and counts[N_ITER] > n_iter:
-            n_iter = counts[N_ITER]
-            callback(float(scalars[F0]), float(scalars[OPTIMALITY]))
-        if status != EVALUATE and status != NEW_ITERATE:
-            break
-        f = evaluate(x, g)
-        status = advance(x, f, g, *state)
-    return LbfgsResult(x, float(scalars[F0]), int(counts[N_ITER]), status)
+    arrays = (*state.values(), settings)
+    run = drive(
+        evaluate, x, g, state,
+        begin=lambda f: start(x, f, g, *arrays),
+        advance=lambda f: advance(x, f, g, *arrays),
+        layout=LAYOUT, max_iter=max_iter, callback=callback, saver=saver, resume=resume,
+    )  # fmt: skip
+    return LbfgsResult(run.x, run.objective, run.n_iter, run.status)
 
 
 @kernel
@@ -310,8 +314,6 @@ def _accept(x, f, g, pairs, vectors, coefficients, scalars, counts, settings):
         return CONVERGED_GRADIENT
     if f_prev - f <= settings[FTOL] * max(abs(f_prev), abs(f), 1.0):
         return CONVERGED_DECREASE
-    if counts[N_ITER] >= settings[MAX_ITERATIONS]:
-        return MAX_ITER
     counts[FAILED_ONCE] = 0
     status = _begin_search(x, f, g, pairs, vectors, coefficients, scalars, counts, settings)
     return NEW_ITERATE if status == EVALUATE else status

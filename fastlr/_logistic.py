@@ -3,6 +3,7 @@
 import copy
 import functools
 import types
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
@@ -11,7 +12,7 @@ import numpy as np
 import scipy.sparse
 import scipy.special
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -20,7 +21,7 @@ from ._checkpoint import checkpoint_params, solve_with_checkpoints
 from ._datafits import Objective, make_datafit
 from ._persist import save_model
 from ._progress import Progress
-from ._solvers import SCHEDULES, SOLVERS, SolverOptions, StochasticState, solve
+from ._solvers import SCHEDULES, SOLVERS, STOCHASTIC, SolverOptions, StochasticState, solve
 from ._streaming import accuracy, check_dataset_features, dataset_blocks, streamed_datafit
 from ._threads import numba_threads
 from ._validation import (
@@ -35,7 +36,8 @@ from ._validation import (
 from .data import Dataset
 from .kernels import maths
 
-STOCHASTIC = ("sgd", "minibatch")
+#: The L1 share of each ``penalty`` name (deprecated, as in scikit-learn 1.8).
+_PENALTY_L1_RATIO = {"l2": 0.0, "l1": 1.0}
 
 
 class _stochastic_only:
@@ -79,26 +81,36 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         proximal gradient (FISTA with backtracking and adaptive restart; see
         ``learning_rate``). ``"sgd"``: per-example updates. ``"minibatch"``:
         mini-batch SGD of ``batch_size``.
-    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
-        Penalty on the coefficients (never on the intercept):
-        ``(1 - r) / 2 ||W||^2 + r ||W||_1`` with ``r = 0`` for "l2", 1 for "l1"
-        and ``l1_ratio`` for "elasticnet". Every solver takes every penalty.
+    penalty : {"l2", "l1", "elasticnet", None}
+        Deprecated, as in scikit-learn 1.8: leave it unset and choose the
+        penalty with ``l1_ratio`` and ``C`` (``"l2"`` is ``l1_ratio=0``, ``"l1"``
+        is ``l1_ratio=1``, ``"elasticnet"`` an ``l1_ratio`` in between and
+        ``None`` is ``C=np.inf``). Set, it gives a FutureWarning and decides the
+        penalty; a parameter it leaves unused (``C`` and ``l1_ratio`` with
+        None, ``l1_ratio`` with "l2" or "l1") gives a UserWarning.
     C : float, default=1.0
         Inverse of the regularization strength, as in scikit-learn: the loss
-        sum is multiplied by ``C``.
+        sum is multiplied by ``C``. ``np.inf``: no penalty.
     alpha : float, default=None
         Strength on the *mean* loss instead of ``C`` (scikit-learn's SGD
         convention): ``alpha = 1 / (C * sum of sample weights)``. When set, it
-        overrides ``C``; ``partial_fit`` needs it for a strength that does not
-        depend on the chunk.
-    l1_ratio : float in [0, 1], default=None
-        The L1 share ``r`` of "elasticnet" (required there).
+        overrides ``C`` (a ``C`` other than 1.0 is then warned about);
+        ``partial_fit`` needs it for a strength that does not depend on the
+        chunk.
+    l1_ratio : float in [0, 1], default=0.0
+        The penalty's L1 share ``r``, as in scikit-learn >= 1.8: the
+        coefficients (never the intercept) are penalized by
+        ``(1 - r) / 2 ||W||^2 + r ||W||_1``, so 0 is L2, 1 is L1 (sparse
+        weights) and values between are the elastic net. Every solver takes
+        every penalty. None is deprecated and means 0 (with a FutureWarning).
     fit_intercept : bool, default=True
         Learn an intercept; otherwise it stays 0.
     max_iter : int, default=100
         Epochs for sgd/minibatch (one pass over the data each), iterations
         for lbfgs and gd (an accelerated gd iteration makes one or two passes,
-        more when the step backtracks).
+        more when the step backtracks). 0 returns the starting point (zeros,
+        or the previous solution with ``warm_start``) untrained, with a
+        ConvergenceWarning, as scikit-learn does.
     tol : float or None, default=1e-4
         lbfgs and gd: stop when the largest entry of the optimality measure is
         at most ``tol``: the gradient of the objective without L1; with L1 the
@@ -109,20 +121,36 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         unpenalized. ``history_["optimality"]`` holds the measure per
         iteration. sgd and minibatch: stop when the epoch loss (the validation
         score with ``early_stopping``) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs. None: run ``max_iter``.
+        ``n_iter_no_change`` epochs, as scikit-learn's SGD does; one more pass
+        then computes the result's duality gap, an upper bound on how far its
+        objective is above the optimum's, and a ConvergenceWarning names it
+        when it exceeds 1% of the objective (and whenever ``max_iter`` ends
+        the run). The check needs a penalty and the data in memory, and is
+        skipped with ``early_stopping``. None: run ``max_iter``, no check, no
+        warning.
     n_iter_no_change : int, default=5
         Epochs without improvement before sgd/minibatch stop.
     learning_rate : {"auto", "constant", "invscaling", "optimal"}, default="auto"
-        Step-size schedule. sgd and minibatch: as scikit-learn's SGD defines
-        them (``t`` counts updates: samples for sgd, batches for minibatch);
-        ``"auto"``: minibatch starts at ``1 / L`` (``L`` the gradient's
-        Lipschitz constant, from a few power-iteration passes over X) and
-        halves the step after ``n_iter_no_change`` epochs without a new best
-        loss; sgd takes ``"optimal"`` with a penalty and ``"invscaling"``
-        without. gd: ``"auto"`` is accelerated proximal gradient whose step
-        starts at ``1 / L`` and then shrinks on a failed sufficient-decrease
-        test and grows while it passes; ``"optimal"`` (scikit-learn's
-        per-example schedule, of no use on full batches) means ``"auto"``;
+        Step-size schedule. sgd and minibatch: ``"constant"``,
+        ``"invscaling"`` and ``"optimal"`` as scikit-learn's SGD defines them
+        (with its ``eta0``, ``power_t`` and ``alpha``; ``t`` counts updates:
+        samples for sgd, batches for minibatch). ``"auto"`` is
+        ``eta0' / (1 + (t - 1) / t0)``: a first step ``eta0'`` bounded by the
+        data's smoothness, so that it cannot explode whatever ``C`` and the
+        number of rows (``1 / L(batch_size)`` for minibatch, ``L(B)`` the
+        mini-batch gradient's expected Lipschitz constant, from a few
+        power-iteration passes over X; ``1 / L_mean`` for sgd, the mean of
+        the samples' own constants), then scikit-learn's "optimal" decay
+        ``1 / (alpha t)`` for the L2 strength ``alpha`` (``t0 = L / alpha``
+        updates), but halving sooner on many rows, whose gradients' noise
+        calls for it: sgd after 30,000 updates at the latest, minibatch after
+        the batches that leave its step as much noise; full batches keep
+        ``1 / L``. minibatch also halves the step when the mean loss of the
+        last ``2 n_iter_no_change`` epochs stops falling. gd: ``"auto"`` is
+        accelerated proximal gradient whose step starts at ``1 / L`` and then
+        shrinks on a failed sufficient-decrease test and grows while it
+        passes; ``"optimal"`` (scikit-learn's per-example schedule, of no use
+        on full batches) means ``"auto"``;
         ``"constant"`` takes plain proximal gradient steps of ``eta0``, and
         ``"invscaling"`` of ``eta0 / t ** power_t`` (``t`` counting
         iterations), without momentum or backtracking: a step above ``2 / L``
@@ -198,12 +226,16 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "solver": [StrOptions(set(SOLVERS))],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "penalty": [
+            StrOptions({"l2", "l1", "elasticnet"}),
+            None,
+            Hidden(StrOptions({"deprecated"})),
+        ],
+        "C": [Interval(Real, 0, None, closed="right")],
         "alpha": [Interval(Real, 0, None, closed="neither"), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "fit_intercept": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"auto", *SCHEDULES})],
@@ -225,10 +257,10 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self,
         *,
         solver="lbfgs",
-        penalty="l2",
+        penalty="deprecated",
         C=1.0,
         alpha=None,
-        l1_ratio=None,
+        l1_ratio=0.0,
         fit_intercept=True,
         max_iter=100,
         tol=1e-4,
@@ -316,7 +348,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             With ``warm_start=True``, when the previous model has other
             classes or another number of features than X and y.
         """
-        self._check_penalty()
+        self._check_penalty(stacklevel=4)
         with numba_threads(self.n_jobs):
             if isinstance(X, Dataset):
                 fitted = self._fit_dataset(X, y, sample_weight, validation, checkpoint)
@@ -470,7 +502,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         result = solve(objective, self.solver, options, coef0, intercept0, state=state)
         return {**features, "classes_": model_classes, **self._result_attributes(result)}
 
-    def _check_penalty(self):
+    def _check_penalty(self, stacklevel=3):
+        """Raise for parameters that cannot go together; warn about those a fit ignores.
+
+        The warnings are scikit-learn 1.8's: a FutureWarning for ``penalty``
+        (deprecated) and for ``l1_ratio=None``, a UserWarning for a parameter
+        that the penalty leaves unused. ``stacklevel`` points them at the
+        caller of the public method (``fit`` runs inside scikit-learn's
+        ``_fit_context`` wrapper: 4).
+        """
         if self.average and self.solver != "sgd":
             raise ValueError(
                 f"average={self.average!r} (averaged SGD) needs solver='sgd'; "
@@ -480,6 +520,26 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "penalty='elasticnet' needs l1_ratio, the L1 share in [0, 1] (e.g. 0.5)."
             )
+        for message, category in _penalty_warnings(self):
+            warnings.warn(message, category, stacklevel=stacklevel)
+
+    def _resolved_penalty(self):
+        """``(name, l1_ratio)`` of the penalty a fit uses; ``name`` None: no penalty.
+
+        As scikit-learn >= 1.8: ``l1_ratio`` chooses it ("l2" at 0, "l1" at 1,
+        "elasticnet" between; None counts as 0) and ``C=np.inf`` removes it,
+        unless ``alpha`` sets the strength; a ``penalty`` that is set
+        (deprecated) decides instead.
+        """
+        if self.penalty == "deprecated":
+            ratio = 0.0 if self.l1_ratio is None else float(self.l1_ratio)
+            if self.alpha is None and self.C == np.inf:
+                return None, 0.0
+            name = {0.0: "l2", 1.0: "l1"}.get(ratio, "elasticnet")
+            return name, ratio
+        if self.penalty is None:
+            return None, 0.0
+        return self.penalty, _PENALTY_L1_RATIO.get(self.penalty, self.l1_ratio)
 
     def _validate_training(self, X, y):
         """``validate_features(reset=True)`` without touching the estimator.
@@ -519,7 +579,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 f"Set warm_start=False to train from zeros, or fit a new estimator "
                 f"(sklearn.base.clone(model))."
             )
-        return self.coef_, self.intercept_
+        return _dense(self.coef_), self.intercept_
 
     def _continuation(self, dtype):
         """``(state, coef0, intercept0)`` for the next partial_fit epoch.
@@ -533,7 +593,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             return None, None, None
         saved = getattr(self, "_partial_state", None)
         if saved is None:
-            return None, self.coef_, self.intercept_
+            return None, _dense(self.coef_), self.intercept_
         now = self._state_key()
         if saved.key != now:
             names = [name for name in saved.key if saved.key[name] != now.get(name)]
@@ -551,13 +611,13 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             state.avg_intercept = state.avg_intercept.astype(dtype, copy=False)
             # Averaged SGD continues from the plain iterate, not from coef_ (the average).
             return state, state.coef, state.intercept
-        return state, self.coef_, self.intercept_
+        return state, _dense(self.coef_), self.intercept_
 
     def _state_key(self):
         """The parameters that the stochastic state depends on."""
         key = {
             "solver": self.solver,
-            "penalty": self.penalty,
+            "penalty": self._resolved_penalty()[0],
             "average": self.average,
             "learning_rate": self.learning_rate,
         }
@@ -644,14 +704,23 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _penalized(self, datafit, exponent=0):
         """The objective: ``datafit`` and the penalty, split into L2 and L1 strengths."""
         total = datafit.total_weight
-        if self.penalty is None:
+        name, ratio = self._resolved_penalty()
+        if name is None:
             return Objective(datafit, 0.0, self.fit_intercept)
         if self.alpha is not None:
             strength = self.alpha
         else:
+            # From the mantissas: only the result can leave the float range.
+            mantissas, powers = np.frexp([self.C, total])
             with np.errstate(over="ignore", under="ignore"):
-                strength = float(np.ldexp(1.0 / (self.C * total), -exponent))
-        ratio = {"l2": 0.0, "l1": 1.0, "elasticnet": self.l1_ratio}[self.penalty]
+                strength = float(
+                    np.ldexp(1.0 / (mantissas[0] * mantissas[1]), -int(powers.sum()) - exponent)
+                )
+            if not np.isfinite(strength):
+                raise ValueError(
+                    f"C={self.C!r} is too small: the penalty strength 1 / (C * sum of sample "
+                    f"weights) overflows float64. Use a larger C."
+                )
         return Objective(datafit, strength * (1.0 - ratio), self.fit_intercept, l1=strength * ratio)
 
     def _options(self, max_iter, tol):
@@ -812,12 +881,119 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         save_model(self, path)
 
+    def sparsify(self):
+        """Store ``coef_`` as a scipy.sparse CSR matrix, as scikit-learn's linear models do.
+
+        Worth it when most weights are zero (an L1 penalty, ``l1_ratio`` near
+        1): prediction then costs the non-zero weights, and a model file
+        keeps ``coef_`` sparse. :meth:`densify` converts back; ``fit``,
+        ``partial_fit`` and ``warm_start`` start from the dense weights and
+        leave ``coef_`` dense.
+
+        Returns
+        -------
+        self : LogisticRegression
+
+        Raises
+        ------
+        NotFittedError
+            If the model has not been fitted.
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        self.coef_ = scipy.sparse.csr_matrix(self.coef_)
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a dense ndarray again (the default; see :meth:`sparsify`).
+
+        Returns
+        -------
+        self : LogisticRegression
+
+        Raises
+        ------
+        NotFittedError
+            If the model has not been fitted.
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        self.coef_ = _dense(self.coef_)
+        return self
+
+
+# --------------------------------------------------------------------------
+# The penalty parameters, as scikit-learn >= 1.8 reads them.
+# --------------------------------------------------------------------------
+
+_PENALTY_DEPRECATED = (
+    "'penalty' was deprecated in scikit-learn 1.8, and fastlr follows it: it will be removed "
+    "in a future release. To avoid this warning, leave 'penalty' set to its default value "
+    "and use 'l1_ratio' or 'C' instead. Use l1_ratio=0 instead of penalty='l2', l1_ratio=1 "
+    "instead of penalty='l1', l1_ratio set to a float between 0 and 1 instead of "
+    "penalty='elasticnet', and C=np.inf instead of penalty=None."
+)
+_L1_RATIO_NONE_DEPRECATED = (
+    "'l1_ratio=None' was deprecated in scikit-learn 1.8, and fastlr follows it: it means "
+    "l1_ratio=0 (the L2 penalty) and will become an error. Use 0<=l1_ratio<=1 instead."
+)
+
+
+def _penalty_warnings(model):
+    """``[(message, category)]`` for the penalty parameters of ``model``, in order.
+
+    A FutureWarning for a set ``penalty`` and for ``l1_ratio=None``, and a
+    UserWarning for each parameter the penalty leaves unused, so that none is
+    dropped silently.
+    """
+    penalty, l1_ratio, C, alpha = model.penalty, model.l1_ratio, model.C, model.alpha
+    found = []
+    if penalty == "deprecated":
+        if l1_ratio is None:
+            found.append((_L1_RATIO_NONE_DEPRECATED, FutureWarning))
+        if alpha is None and C == np.inf and l1_ratio not in (None, 0.0):
+            found.append((
+                f"C=np.inf means no penalty, which ignores l1_ratio={l1_ratio}. Give a finite "
+                f"C (or alpha) to penalize, or leave l1_ratio at 0.",
+                UserWarning,
+            ))  # fmt: skip
+    else:
+        found.append((_PENALTY_DEPRECATED, FutureWarning))
+        if penalty is None:
+            ignored = [f"C={C}"] if C != 1.0 else []
+            ignored += [f"l1_ratio={l1_ratio}"] if l1_ratio not in (None, 0.0) else []
+            ignored += [f"alpha={alpha}"] if alpha is not None else []
+            if ignored:
+                found.append((
+                    f"Setting penalty=None will ignore the C and l1_ratio parameters (and "
+                    f"alpha): {', '.join(ignored)} is ignored. Leave penalty unset and use "
+                    f"C=np.inf for no penalty, or drop penalty=None to use them.",
+                    UserWarning,
+                ))  # fmt: skip
+        elif penalty in _PENALTY_L1_RATIO and l1_ratio != _PENALTY_L1_RATIO[penalty]:
+            found.append((
+                f"Inconsistent values: penalty={penalty} with l1_ratio={l1_ratio}. penalty is "
+                f"deprecated. Please use l1_ratio only: penalty={penalty!r} fits "
+                f"l1_ratio={_PENALTY_L1_RATIO[penalty]:g} and ignores l1_ratio={l1_ratio}.",
+                UserWarning,
+            ))  # fmt: skip
+    if alpha is not None and C != 1.0 and penalty is not None:
+        found.append((
+            f"alpha={alpha} sets the penalty strength and ignores C={C}. Leave C at 1.0 with "
+            f"alpha, or unset alpha (None) to use C.",
+            UserWarning,
+        ))  # fmt: skip
+    return found
+
 
 # --------------------------------------------------------------------------
 # Fitted state.
 # --------------------------------------------------------------------------
 
 _FEATURE_ATTRS = ("n_features_in_", "feature_names_in_")
+
+
+def _dense(coef):
+    """``coef_`` as an ndarray, whether :meth:`LogisticRegression.sparsify` made it sparse."""
+    return coef.toarray() if scipy.sparse.issparse(coef) else coef
 
 
 def _feature_attributes(estimator):
@@ -984,7 +1160,11 @@ class _Scores:
     """
 
     def __init__(self, X, coef, intercept):
-        coef = np.reshape(coef, (-1, coef.shape[-1]))
+        # A sparse coef_ (sparsify) enters the product as it is; the rows
+        # that overflow are rescaled with its dense copy.
+        sparse_coef = scipy.sparse.issparse(coef)
+        if not sparse_coef:
+            coef = np.reshape(coef, (-1, coef.shape[-1]))
         # One errstate for both (each costs microseconds, a tenth of a small predict).
         with np.errstate(over="ignore", invalid="ignore"):
             self.raw = np.asarray(safe_sparse_dot(X, coef.T, dense_output=True) + intercept)
@@ -997,7 +1177,7 @@ class _Scores:
             if bad.size:
                 self.bad = bad
                 self.scaled, self.row_scale, self.coef_scale = _scaled_scores(
-                    X[bad], coef, intercept
+                    X[bad], _dense(coef), intercept
                 )
 
     def _with_bad_rows(self, scaled):

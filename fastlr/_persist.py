@@ -49,6 +49,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils.validation import check_is_fitted
 
 FORMAT_NAME = "fastlr"
@@ -540,8 +541,11 @@ class _Invalid(Exception):
 def _model_contents(estimator):
     """The header fields and arrays of a fitted estimator."""
     classes, classes_object = _label_array(estimator.classes_, "classes_")
+    sparse_coef = scipy.sparse.issparse(estimator.coef_)
     arrays = {
-        "coef_": estimator.coef_,
+        # A coef_ made sparse by sparsify() is stored dense (it is one row per
+        # class) and made sparse again on load.
+        "coef_": estimator.coef_.toarray() if sparse_coef else estimator.coef_,
         "intercept_": estimator.intercept_,
         "classes_": classes,
         "n_iter_": estimator.n_iter_,
@@ -552,6 +556,8 @@ def _model_contents(estimator):
         "n_features_in_": int(estimator.n_features_in_),
         "classes_object": classes_object,
     }
+    if sparse_coef:
+        header["coef_sparse"] = True
     if hasattr(estimator, "feature_names_in_"):
         names, _ = _label_array(estimator.feature_names_in_, "feature_names_in_")
         arrays["feature_names_in_"] = names
@@ -773,6 +779,11 @@ def _model_from_contents(header, arrays):
     unused = sorted(set(arrays) - used)
     if unused:
         raise _Invalid(f"arrays {unused} are not part of a model")
+    sparse_coef = header.get("coef_sparse", False)
+    if not isinstance(sparse_coef, bool):
+        raise _Invalid("coef_sparse is not true or false")
+    if sparse_coef:
+        model.coef_ = scipy.sparse.csr_matrix(model.coef_)
     return model
 
 
@@ -794,7 +805,7 @@ def _check_state(state, coef, intercept):
         )
         if not fits:
             raise _Invalid(f"the solver state's {name} does not fit coef_")
-    for name in ("t", "eta0"):
+    for name in ("t", "eta0", "t0"):
         value = getattr(state, name, None)
         if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
             raise _Invalid(f"the solver state's {name} is not a number")

@@ -55,7 +55,7 @@ def _rate_text(rows, nbytes, seconds):
     seconds = max(seconds, 1e-9)
     text = f"{_si(rows / seconds)} rows/s"
     if nbytes:
-        text += f", {nbytes / seconds / 1e6:,.0f} MB/s"
+        text += f", {_bytes_text(nbytes / seconds)}/s"
     return text
 
 
@@ -94,7 +94,7 @@ class _TqdmPass:
         self.bar.update(count)
         if nbytes:
             seconds = max(time.perf_counter() - self.start, 1e-9)
-            self.bar.set_postfix_str(f"{self.nbytes / seconds / 1e6:,.0f} MB/s", refresh=False)
+            self.bar.set_postfix_str(f"{_bytes_text(self.nbytes / seconds)}/s", refresh=False)
 
     def __enter__(self):
         return self
@@ -135,7 +135,7 @@ class _LoggedPass:
 
     def _rate(self, elapsed):
         if self.unit == "B":
-            return f"{self.nbytes / max(elapsed, 1e-9) / 1e6:,.0f} MB/s"
+            return f"{_bytes_text(self.nbytes / max(elapsed, 1e-9))}/s"
         return _rate_text(self.n, self.nbytes, elapsed)
 
     def __enter__(self):

@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
-from sklearn.utils.extmath import row_norms
 
 from . import _validation, kernels
+from ._datafits import BinaryLoss, MultinomialLoss, squared_row_norms, weighted_scores
 from ._orders import block_plans
 from .kernels.reduction import n_chunks_for
 
@@ -97,13 +97,16 @@ class BlockEncoder:
         position = np.searchsorted(classes, y)
         found = classes[np.minimum(position, classes.shape[0] - 1)] == y
         if not found.all():
-            unknown = np.unique(y[~found])[:5].tolist()
-            raise ValueError(
-                f"Block {index} of {self.source} holds labels that are not among the classes "
-                f"{classes.tolist()} the first pass found: {unknown}. The data changed since "
-                f"it was scanned; scan it again (a new fastlr.Dataset) and refit."
-            )
+            raise ValueError(self.unknown_labels(index, np.unique(y[~found])[:5].tolist()))
         return position.astype(np.int64, copy=False)
+
+    def unknown_labels(self, index, unknown):
+        """The message for labels of block ``index`` that the first pass did not find."""
+        return (
+            f"Block {index} of {self.source} holds labels that are not among the classes "
+            f"{self.classes.tolist()} the first pass found: {unknown}. The data changed since "
+            f"it was scanned; scan it again (a new fastlr.Dataset) and refit."
+        )
 
     def _rows(self, X):
         if scipy.sparse.issparse(X):
@@ -304,29 +307,38 @@ class StreamedDatafit:
             total += loss
         return total, t
 
-    def max_weighted_row_norm(self, scale, intercept_term):
-        """``max_i (scale sw_i) (||x_i||^2 + intercept_term)``, in one pass."""
+    def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
         largest = 0.0
         for block in self.prepared_blocks():
-            norms = row_norms(block.matrix, squared=True).astype(np.float64) + intercept_term
+            norms = squared_row_norms(block.matrix, feature_scale)
+            norms += intercept_term * feature_scale * feature_scale
             weights = block.sw * scale if block.sw.shape[0] else 1.0
             if block.n_rows:
                 largest = max(largest, float(np.max(weights * norms)))
         return largest
 
-    def gram_matvec(self, v, v0):
-        """``A^T W A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
+    def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
+        total = 0.0
+        for block in self.prepared_blocks():
+            norms = squared_row_norms(block.matrix, feature_scale)
+            norms += intercept_term * feature_scale * feature_scale
+            weights = block.sw * scale if block.sw.shape[0] else 1.0
+            total += float(np.sum(weights * norms))
+        return total / max(self.n_samples, 1)
+
+    def gram_matvec(self, v, v0, weight_scale=1.0):
+        """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""
         out = np.zeros(self.n_features + 1, dtype=self.dtype)
         v0 = self.dtype.type(v0)
         for block in self.prepared_blocks():
             if isinstance(block.X, np.ndarray):
                 kernels.binary_dense.gram_matvec(
-                    block.X, block.sw, v, v0, n_chunks_for(block.n_rows), out
+                    block.X, block.sw, v, v0, weight_scale, n_chunks_for(block.n_rows), out
                 )
                 continue
-            z = block.matrix @ v + v0
-            if block.sw.shape[0]:
-                z *= block.sw
+            z = weighted_scores(block.matrix, block.sw, v, v0, weight_scale)
             out[: self.n_features] += block.matrix.T @ z
             out[self.n_features] += z.sum()
         return out
@@ -355,8 +367,6 @@ def streamed_datafit(dataset, class_weight=None, progress=False):
     datafit : StreamedDatafit
     info : fastlr.data.DatasetInfo
     """
-    from ._datafits import BinaryLoss, MultinomialLoss
-
     info = dataset.scan(progress=progress)
     if not info.has_label:
         raise ValueError(

@@ -40,8 +40,8 @@ def train(args):
     progress = _progress(args)
     data = _dataset(args.data, args, label=args.label)
     model = fastlr.LogisticRegression(
-        solver=args.solver, penalty=None if args.penalty == "none" else args.penalty, C=args.C,
-        alpha=args.alpha, l1_ratio=args.l1_ratio, max_iter=args.max_iter, tol=args.tol,
+        solver=args.solver, **_penalty_params(args), alpha=args.alpha, max_iter=args.max_iter,
+        tol=args.tol,
         batch_size=args.batch_size, learning_rate=args.learning_rate, eta0=args.eta0,
         class_weight=args.class_weight, early_stopping=args.early_stopping,
         random_state=args.random_state, n_jobs=args.n_jobs, verbose=0 if args.quiet else 1,
@@ -197,6 +197,7 @@ def info(args):
     import sklearn
 
     from . import __version__, gradient
+    from ._jit import cached_signatures
 
     X = np.zeros((4096, 2))
     gradient(X, np.zeros(4096), np.zeros(2), 0.0)  # starts numba's thread pool
@@ -207,11 +208,36 @@ def info(args):
         f"scikit-learn {sklearn.__version__}"
     )
     print(f"numba threads: {numba.config.NUMBA_NUM_THREADS}, threading layer: {layer}")
+    cached, kernels = cached_signatures()
+    if cached:
+        print(
+            f"compiled kernels: {cached} signatures of {kernels} kernels cached for this build "
+            f"and CPU (first fits load them)"
+        )
+    else:
+        print(
+            f"compiled kernels: none of the {kernels} kernels cached for this build and CPU; "
+            f"`fastlr warmup` compiles them (a minute or two), else each first fit does"
+        )
     if layer == "workqueue":
         print(
             "warning: the workqueue layer costs ~75 us per parallel call and is not "
             "thread-safe; install the OS package libgomp1 (OpenMP) or `pip install tbb`."
         )
+    return 0
+
+
+def warmup(args):
+    """Compile the kernels of common fits into numba's cache, one process per core."""
+    from ._jit import cached_signatures
+    from ._warmup import warmup as compile_kernels
+
+    seconds = compile_kernels(args.jobs, report=lambda text: print(f"fastlr warmup: {text}"))
+    cached, kernels = cached_signatures()
+    print(
+        f"fastlr warmup: {cached} signatures of {kernels} kernels cached in "
+        f"{seconds['total']:.1f} s (checked in {seconds['check']:.1f} s)"
+    )
     return 0
 
 
@@ -254,6 +280,25 @@ def _progress(args):
     from ._progress import Progress
 
     return Progress()
+
+
+def _penalty_params(args):
+    """``l1_ratio`` and ``C`` of ``--penalty``, ``--l1-ratio`` and ``--C``.
+
+    ``--penalty`` names the penalty (``l1_ratio`` 0, 1, ``--l1-ratio`` for
+    elasticnet; ``none`` is ``C=inf``); without it, ``--l1-ratio`` (default 0)
+    chooses, as the estimator's ``l1_ratio`` does.
+    """
+    ratio = {"l2": 0.0, "l1": 1.0}.get(args.penalty, args.l1_ratio)
+    if args.penalty in ("l2", "l1", "none") and args.l1_ratio is not None:
+        raise ValueError(
+            f"--penalty {args.penalty} takes no --l1-ratio; use --penalty elasticnet "
+            f"--l1-ratio R, or --l1-ratio R alone."
+        )
+    if args.penalty == "elasticnet" and args.l1_ratio is None:
+        raise ValueError("--penalty elasticnet needs --l1-ratio, the L1 share in [0, 1].")
+    C = np.inf if args.penalty == "none" else args.C
+    return {"l1_ratio": 0.0 if ratio is None else ratio, "C": C}
 
 
 def _positive_int(text):
@@ -333,10 +378,13 @@ def build_parser():
     _add_data_options(fit, "label column: a name, an index, or a .npy file of labels")
     fit.add_argument("--out", required=True, help="the model file to write")
     fit.add_argument("--solver", choices=SOLVERS, default="lbfgs")
-    fit.add_argument("--penalty", choices=("l2", "l1", "elasticnet", "none"), default="l2")
+    fit.add_argument(
+        "--penalty", choices=("l2", "l1", "elasticnet", "none"),
+        help="default l2, or the penalty --l1-ratio chooses; none: no penalty",
+    )  # fmt: skip
     fit.add_argument("--C", type=_positive_float, default=1.0)
     fit.add_argument("--alpha", type=_positive_float, help="strength on the mean loss (sgd)")
-    fit.add_argument("--l1-ratio", type=float)
+    fit.add_argument("--l1-ratio", type=float, help="L1 share: 0 is L2 (default), 1 is L1")
     fit.add_argument("--max-iter", type=_positive_int, default=100)
     fit.add_argument("--tol", type=_tolerance, default=1e-4)
     fit.add_argument("--batch-size", type=_positive_int, default=256)
@@ -385,8 +433,17 @@ def build_parser():
     run.add_argument("--seed", type=int, default=0)
     run.set_defaults(func=demo)
 
-    show = commands.add_parser("info", help="versions and threading layer")
+    show = commands.add_parser(
+        "info", help="versions, threading layer and whether the kernels are compiled"
+    )
     show.set_defaults(func=info)
+
+    ahead = commands.add_parser("warmup", help="compile the kernels of common fits ahead of time")
+    ahead.add_argument(
+        "--jobs", type=_positive_int, default=None,
+        help="processes compiling at once (default: one per core, at most 3)",
+    )  # fmt: skip
+    ahead.set_defaults(func=warmup)
     return parser
 
 

@@ -39,14 +39,15 @@ import time
 from typing import ClassVar
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _distributed
+from ._checkpoint import checkpoint_params, solve_with_checkpoints
 from ._datafits import BinaryLoss, MultinomialLoss
 from ._logistic import LogisticRegression as _LocalLogisticRegression
 from ._logistic import _encode_labels
-from ._solvers import solve
 from ._threads import resolve_n_jobs
 from ._validation import class_weights
 
@@ -111,10 +112,10 @@ class LogisticRegression(_LocalLogisticRegression):
         *,
         client=None,
         solver="lbfgs",
-        penalty="l2",
+        penalty="deprecated",
         C=1.0,
         alpha=None,
-        l1_ratio=None,
+        l1_ratio=0.0,
         fit_intercept=True,
         max_iter=100,
         tol=1e-4,
@@ -163,7 +164,7 @@ class LogisticRegression(_LocalLogisticRegression):
     # Fitting
     # ------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
         """Fit the model on a Dask cluster.
 
         The fitted attributes are set together once the solver has finished;
@@ -180,6 +181,11 @@ class LogisticRegression(_LocalLogisticRegression):
             split like X when X's chunk sizes are known).
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
             Non-negative weights, partitioned like X.
+        checkpoint : fastlr.Checkpoint, optional
+            Save the solver's whole state on the client every ``every``
+            iterations, atomically; ``Checkpoint(..., resume=True)`` continues
+            an interrupted fit (same data graph, same parameters) to the model
+            of a fit never interrupted, as on one machine.
 
         Returns
         -------
@@ -200,7 +206,8 @@ class LogisticRegression(_LocalLogisticRegression):
             objective, classes = self._prepare(client, data)
             coef0, intercept0 = self._warm_start_point(blocks.n_features, classes)
             options = self._options(max_iter=self.max_iter, tol=self.tol)
-            result = self._solve(objective, options, coef0, intercept0)
+            identity = self._checkpoint_identity((X, y, sample_weight), classes, blocks)
+            result = self._solve(objective, options, coef0, intercept0, checkpoint, identity)
         features = {"n_features_in_": blocks.n_features}
         if blocks.feature_names is not None:
             features["feature_names_in_"] = blocks.feature_names
@@ -254,23 +261,41 @@ class LogisticRegression(_LocalLogisticRegression):
         """
         return class_weights(self.class_weight, classes, lambda: data.label_weights(classes))
 
-    def _solve(self, objective, options, coef0, intercept0):
-        """Run the solver on the client.
+    def _solve(self, objective, options, coef0, intercept0, checkpoint, identity):
+        """Run the solver on the client, checkpointed when asked.
 
         Everything a fit holds on the client is here: the objective (whose
         data is on the cluster, rebuilt by dask if a worker is lost), the
-        starting point and the solver's state. A checkpoint of
-        ``(coef, intercept)`` taken between iterations resumes through
-        ``warm_start``.
+        starting point and the solver's state.
         """
-        return solve(objective, self.solver, options, coef0, intercept0)
+        return solve_with_checkpoints(
+            objective, self.solver, options, coef0, intercept0, checkpoint, identity
+        )
+
+    def _checkpoint_identity(self, collections, classes, blocks):
+        """What a resumed fit must share with the run that wrote the checkpoint.
+
+        The data is named by dask's token of the collections: the same graph
+        (the same files read the same way, the same persisted arrays) has
+        the same token.
+        """
+        params = self.get_params(deep=False)
+        params.pop("client")
+        return {
+            "data": dask.base.tokenize(*collections),
+            "params": checkpoint_params(params),
+            "solver": self.solver,
+            "classes": classes.tolist(),
+            "n_features": int(blocks.n_features),
+            "dtype": str(np.dtype(blocks.dtype)),
+        }
 
     def _check_cluster_solver(self):
         if self.solver not in CLUSTER_SOLVERS:
             raise ValueError(
                 f"solver={self.solver!r} does not run on a Dask cluster: its epochs update the "
                 f"model sample by sample, in sequence. Use solver='lbfgs' (the exact optimum "
-                f"in a few passes) or 'gd' (with penalty='l1' or 'elasticnet'); for a "
+                f"in a few passes) or 'gd' (with l1_ratio > 0 as well); for a "
                 f"stochastic fit, stream the chunks through fastlr.LogisticRegression"
                 f"(solver={self.solver!r}).partial_fit."
             )
@@ -442,6 +467,8 @@ class LogisticRegression(_LocalLogisticRegression):
 def _copied(value):
     if isinstance(value, dict):
         return {key: np.copy(item) for key, item in value.items()}
+    if scipy.sparse.issparse(value):  # a coef_ made sparse by sparsify()
+        return value.copy()
     return np.copy(value)
 
 

@@ -21,13 +21,12 @@ PIN_FILE = Path(__file__).resolve().parent / "data" / "pinned_iterates.json"
 
 CASES = {
     "lbfgs": dict(solver="lbfgs"),
-    "lbfgs-l1": dict(solver="lbfgs", penalty="l1", C=0.5),
+    "lbfgs-l1": dict(solver="lbfgs", l1_ratio=1, C=0.5),
     "gd": dict(solver="gd", max_iter=30, tol=None),
-    "gd-l1": dict(solver="gd", penalty="l1", C=0.5, max_iter=30, tol=None),
+    "gd-l1": dict(solver="gd", l1_ratio=1, C=0.5, max_iter=30, tol=None),
     "sgd": dict(solver="sgd", max_iter=3, tol=None, random_state=0),
     "sgd-l1-average": dict(
         solver="sgd",
-        penalty="elasticnet",
         l1_ratio=0.5,
         average=True,
         max_iter=3,
@@ -36,7 +35,7 @@ CASES = {
     ),
     "minibatch": dict(solver="minibatch", batch_size=32, max_iter=3, tol=None, random_state=0),
     "minibatch-l1": dict(
-        solver="minibatch", penalty="l1", batch_size=32, max_iter=3, tol=None, random_state=0
+        solver="minibatch", l1_ratio=1, batch_size=32, max_iter=3, tol=None, random_state=0
     ),
 }
 

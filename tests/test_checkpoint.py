@@ -7,9 +7,11 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 import fastlr
 from fastlr import _checkpoint, _solvers
@@ -77,6 +79,94 @@ def test_resuming_in_process_continues_the_same_trajectory(tmp_path, monkeypatch
     np.testing.assert_array_equal(resumed.intercept_, full.intercept_)
     np.testing.assert_array_equal(resumed.history_["loss"], full.history_["loss"])
     assert resumed.t_ == full.t_
+
+
+#: The solvers that stop on their gradient, each state a different set of arrays.
+DETERMINISTIC = {
+    "lbfgs": dict(solver="lbfgs"),
+    "lbfgs-l1": dict(solver="lbfgs", l1_ratio=1, C=0.05),
+    "gd": dict(solver="gd"),
+    "gd-elasticnet": dict(solver="gd", l1_ratio=0.5, C=0.05),
+    "gd-constant": dict(solver="gd", learning_rate="constant", eta0=0.5),
+}
+
+
+def deterministic(name, **params):
+    return fastlr.LogisticRegression(**{"tol": 1e-12, **DETERMINISTIC[name], **params})
+
+
+def fail_at(monkeypatch, iteration):
+    """Make the checkpoint session raise once the state after ``iteration`` is recorded."""
+    real_step = _checkpoint.CheckpointSession.step
+
+    def step_then_fail(self, at, *args, **kwargs):
+        real_step(self, at, *args, **kwargs)
+        if at == iteration:
+            raise RuntimeError("the machine went away")
+
+    monkeypatch.setattr(_checkpoint.CheckpointSession, "step", step_then_fail)
+
+
+def assert_same_fit(resumed, full):
+    np.testing.assert_array_equal(resumed.coef_, full.coef_)
+    np.testing.assert_array_equal(resumed.intercept_, full.intercept_)
+    np.testing.assert_array_equal(resumed.n_iter_, full.n_iter_)
+    for key in ("loss", "optimality"):
+        np.testing.assert_array_equal(resumed.history_[key], full.history_[key])
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_lbfgs_and_gd_resume_their_whole_state(tmp_path, monkeypatch, name):
+    """L-BFGS's pairs and line search, FISTA's momentum and step: resumed, the same run."""
+    X, y = make_data()
+    data = fastlr.Dataset(X, label=y, block_rows=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 12 iterations reach no tol
+        full = deterministic(name, max_iter=12).fit(data)
+        assert full.n_iter_[0] == 12
+        fail_at(monkeypatch, 5)
+        with pytest.raises(RuntimeError, match="went away"):
+            deterministic(name, max_iter=12).fit(data, checkpoint=fastlr.Checkpoint(tmp_path))
+        monkeypatch.undo()
+        assert saved_iteration(tmp_path) == (5, False)
+        resumed = deterministic(name, max_iter=12)
+        resumed.fit(data, checkpoint=fastlr.Checkpoint(tmp_path, resume=True))
+    assert_same_fit(resumed, full)
+    assert saved_iteration(tmp_path)[0] == 12
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "gd"])
+def test_a_run_that_reached_max_iter_continues_with_a_larger_one(tmp_path, name):
+    X, y = make_data()
+    data = fastlr.Dataset(X, label=y, block_rows=500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full = deterministic(name, max_iter=9).fit(data)
+        short = deterministic(name, max_iter=4).fit(data, checkpoint=fastlr.Checkpoint(tmp_path))
+    assert short.n_iter_[0] == 4
+    longer = deterministic(name, max_iter=9, tol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        longer.fit(data, checkpoint=fastlr.Checkpoint(tmp_path, resume=True))
+    assert_same_fit(longer, full)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "gd"])
+def test_a_converged_deterministic_fit_resumes_at_once(tmp_path, monkeypatch, name):
+    X, y = make_data()
+    data = fastlr.Dataset(X, label=y, block_rows=500)
+    model = deterministic(name, tol=1e-4, max_iter=500).fit(
+        data, checkpoint=fastlr.Checkpoint(tmp_path)
+    )
+    assert saved_iteration(tmp_path) == (model.n_iter_[0], True)
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("a finished fit made a pass over the data")
+
+    monkeypatch.setattr(fastlr._streaming.StreamedDatafit, "gradient_sums", no_pass)
+    resumed = deterministic(name, tol=1e-4, max_iter=500)
+    resumed.fit(data, checkpoint=fastlr.Checkpoint(tmp_path, resume=True))
+    assert_same_fit(resumed, model)
 
 
 def test_ctrl_c_writes_the_last_completed_epoch(tmp_path, monkeypatch):
@@ -147,8 +237,14 @@ def test_a_checkpoint_is_not_a_model_file(tmp_path):
 
 CHILD = textwrap.dedent(
     """
-    import sys, numpy as np, fastlr
+    import sys, time, numpy as np, fastlr
     folder, out, resume, max_iter = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+    if sys.argv[6:] == ["slow"]:  # a slow pass: time to kill the run between two checkpoints
+        step = fastlr._checkpoint.CheckpointSession.step
+        def slow_step(self, *args, **kwargs):
+            step(self, *args, **kwargs)
+            time.sleep(0.1)
+        fastlr._checkpoint.CheckpointSession.step = slow_step
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60000, 20))
     y = (X @ rng.standard_normal(20) + rng.standard_normal(60000) > 0).astype(int)
@@ -167,7 +263,8 @@ def run_child(tmp_path, folder, out, resume, max_iter, solver, wait=True):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     args = [sys.executable, str(script), str(folder), str(out), str(int(resume)), str(max_iter)]
-    process = subprocess.Popen([*args, solver], stderr=subprocess.PIPE)
+    slow = [] if wait else ["slow"]
+    process = subprocess.Popen([*args, solver, *slow], stderr=subprocess.PIPE)
     if wait:
         _, err = process.communicate(timeout=600)
         assert process.returncode == 0, err.decode()
@@ -175,7 +272,7 @@ def run_child(tmp_path, folder, out, resume, max_iter, solver, wait=True):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solver", ["sgd"])
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
 def test_a_run_killed_with_sigkill_resumes_to_the_same_model(tmp_path, solver):
     # One short run first, so that every process below loads the same compiled
     # kernels from numba's cache (see docs/design.md, "Compile and cache").

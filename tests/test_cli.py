@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+import fastlr
 from fastlr import cli
 
 
@@ -36,9 +37,33 @@ def test_demo_runs_every_solver(capsys, solver):
     assert "test accuracy" in capsys.readouterr().out
 
 
-def test_info_reports_the_threading_layer(capsys):
+def test_info_reports_the_threading_layer_and_the_cache(capsys):
     assert cli.main(["info"]) == 0
-    assert re.search(r"threading layer: (omp|tbb|workqueue)", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"threading layer: (omp|tbb|workqueue)", out)
+    # info's own gradient call has compiled (or loaded) at least one kernel.
+    assert re.search(r"compiled kernels: \d+ signatures of \d+ kernels cached", out), out
+
+
+def test_warmup_compiles_the_groups_then_checks_them(capsys, monkeypatch):
+    from fastlr import _warmup
+
+    monkeypatch.setattr(_warmup, "GROUPS", {"lbfgs and gd": [dict(solver="lbfgs")]})
+    assert cli.main(["warmup", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "fastlr warmup: compiled the kernels of lbfgs and gd in " in out
+    cached = re.search(r"fastlr warmup: (\d+) signatures of (\d+) kernels cached", out)
+    assert cached and int(cached[1]) > 0, out
+
+
+def test_cached_signatures_counts_what_a_fit_compiled():
+    from fastlr import _jit
+    from fastlr.kernels import binary_dense
+
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    fastlr.LogisticRegression().fit(X, X[:, 0] > 0)
+    assert _jit.cached_signatures([binary_dense.fused_gradient]) >= (1, 1)
+    assert _jit.cached_signatures([]) == (0, 0)
 
 
 def test_bad_arguments_exit_with_a_message(capsys):

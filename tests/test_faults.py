@@ -1,4 +1,4 @@
-"""Faults: interruptions, forks, threads, and the issue items still open.
+"""Faults: interruptions, forks, threads, and numerics at the edges of the float range.
 
 - A KeyboardInterrupt raised inside a solver (its per-epoch callback, its
   verbose printing, its evaluations, its epochs) or delivered by SIGINT
@@ -8,10 +8,12 @@
 - On numba's workqueue layer, fits from several Python threads are
   serialised instead of aborting the process.
 - Overlapping fits from several threads leave the BLAS thread count as it was.
-
-The items of the reliability issue that are still open (4, 5, 8, 9 and the
-kernel side of 6) are tested at the end, marked ``xfail(strict=True)``: they
-turn into failures, to be unmarked, when fixed.
+- Numerics (the reliability issue's items 4, 5, 8, 9 and the kernel side
+  of 6): a fit that cannot give a finite model raises a clear error; one that
+  diverges with finite weights warns what to change; the "auto" step holds at
+  any scale of X or names the scale it cannot hold; minibatch's step comes
+  from the summed rows of a CSR matrix with duplicates; a constant objective
+  returns the start; ``fastlr.gradient`` is exact for scores that overflow.
 """
 
 import multiprocessing
@@ -28,7 +30,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 from sklearn.exceptions import ConvergenceWarning
-from test_reliability import CLEAR_ERRORS, csr_variant, frozen, problem
+from test_reliability import csr_variant, frozen, problem
 from threadpoolctl import ThreadpoolController, threadpool_info
 
 import fastlr
@@ -77,11 +79,16 @@ def assert_interrupt_leaves_model(model, call):
     assert frozen(model) == before
 
 
+def recorder(solver):
+    """The class whose ``record`` a solver calls after each epoch (iteration)."""
+    return _solvers._History if solver in ("sgd", "minibatch") else _solvers._Iterations
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_interrupt_in_the_epoch_callback(monkeypatch, solver):
     for _, model, call in situations(solver):
-        record = Interrupt(_solvers._History.record, at=1)
-        monkeypatch.setattr(_solvers._History, "record", lambda *a, r=record: r(*a))
+        record = Interrupt(recorder(solver).record, at=1)
+        monkeypatch.setattr(recorder(solver), "record", lambda *a, r=record: r(*a))
         assert_interrupt_leaves_model(model, call)
         monkeypatch.undo()
 
@@ -375,94 +382,212 @@ def test_concurrent_lbfgs_fits_restore_the_blas_count(two_blas_threads):
 
 def test_blas_limit_released_by_an_interrupted_fit(monkeypatch, two_blas_threads):
     X, y = problem()
-    record = Interrupt(_solvers._History.record, at=2)
-    monkeypatch.setattr(_solvers._History, "record", lambda *a: record(*a))
+    record = Interrupt(recorder("lbfgs").record, at=2)
+    monkeypatch.setattr(recorder("lbfgs"), "record", lambda *a: record(*a))
     with pytest.raises(KeyboardInterrupt):
-        LR().fit(X, y)
+        LR(solver="lbfgs").fit(X, y)
     assert blas_threads() == two_blas_threads
 
 
 # --------------------------------------------------------------------------
-# Issue items still open: xfail until fixed (then strict xfail fails).
+# Numerics: divergence, the step at any scale, a constant objective and
+# overflowing scores (issue items 4, 5, 8, 9 and the kernel side of 6).
 # --------------------------------------------------------------------------
 
 
-def finite_model_or_clear_error(model, X, y):
-    """Fit; pass when the fit raises a clear error or gives a finite model."""
-    try:
-        model.fit(X, y)
-    except CLEAR_ERRORS:
-        return
-    assert np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()
-
-
-@pytest.mark.xfail(strict=True, reason="issue item 4: gd gives a NaN coef_")
 @pytest.mark.parametrize(
-    "params, scale, dtype",
+    "params, scale, dtype, error, match",
     [
-        (dict(learning_rate="constant", eta0=1e200), 1.0, np.float64),
-        (dict(C=1e-320), 1.0, np.float64),
-        ({}, 1e37, np.float32),
+        (
+            dict(learning_rate="constant", eta0=1e200), 1.0, np.float64, FloatingPointError,
+            r"gd solver diverged at iteration \d+ .*Use a smaller eta0",
+        ),
+        (dict(C=1e-320), 1.0, np.float64, ValueError, r"C=1e-320 is too small.*Use a larger C"),
+        # The float32 gradient sums overflow, whatever the step.
+        ({}, 1e37, np.float32, FloatingPointError, r"not finite.*StandardScaler"),
     ],
     ids=["eta0=1e200", "C=1e-320", "float32 1e37"],
-)
-def test_item_4_gd_never_gives_a_nan_model(params, scale, dtype):
+)  # fmt: skip
+def test_item_4_gd_that_cannot_give_a_finite_model_raises(params, scale, dtype, error, match):
     X, y = problem()
-    finite_model_or_clear_error(LR(solver="gd", **params), (X * scale).astype(dtype), y)
+    model = LR(solver="gd", **params)
+    with pytest.raises(error, match=match):
+        model.fit((X * scale).astype(dtype), y)
+    assert not hasattr(model, "coef_") and not hasattr(model, "classes_")
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 5: the step overflows to 0, no warning")
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_item_4_a_penalty_strength_beyond_float64_names_C(solver):
+    """1 / (C n) overflows: every solver says so, none blames X."""
+    X, y = problem()
+    with pytest.raises(ValueError, match=r"C=1e-320 is too small: the penalty strength"):
+        LR(solver=solver, C=1e-320).fit(X, y)
+
+
+@pytest.mark.parametrize("tol", [1e-4, None])
+def test_item_4_scheduled_gd_whose_objective_rises_warns(tol):
+    """Steps of 30 (2 / L is near 5 here): finite iterates whose objective rises."""
+    X, y = problem()
+    pattern = r"gd solver diverged: its objective rose from 0.693147 to .* smaller eta0"
+    with pytest.warns(ConvergenceWarning, match=pattern):
+        model = LR(solver="gd", learning_rate="constant", eta0=30.0, max_iter=20, tol=tol)
+        model.fit(X, y)
+    assert np.isfinite(model.coef_).all()
+    assert model.history_["loss"][-1] > model.history_["loss"][0]
+
+
+def test_item_4_a_stable_constant_step_does_not_warn():
+    X, y = problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        LR(solver="gd", learning_rate="constant", eta0=1.0, max_iter=50, tol=None).fit(X, y)
+        for solver in ("sgd", "minibatch"):
+            LR(solver=solver, max_iter=20, tol=None, random_state=0).fit(X, y)
+
+
+def lipschitz_constants(X, sparse):
+    """The full-batch and the 8-row mini-batch constants: the data's alone (no
+    intercept, no penalty), so that they scale with the square of X's."""
+    X = scipy.sparse.csr_matrix(X) if sparse else X
+    y = np.arange(X.shape[0]) % 2
+    datafit = _datafits.make_datafit(X, y, np.empty(0, X.dtype), float(X.shape[0]), 2)
+    objective = _datafits.Objective(datafit, 0.0, fit_intercept=False)
+    return np.array([objective.lipschitz_constant(), objective.minibatch_lipschitz_constant(8)])
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 @pytest.mark.parametrize(
-    "params, scale",
-    [
-        (dict(solver="gd"), 1e150),
-        (dict(solver="gd"), 1e300),
-        (dict(solver="minibatch"), 1e150),
-        (dict(solver="minibatch"), 1e300),
-        (dict(solver="sgd", learning_rate="constant", eta0=1e200), 1.0),
-    ],
+    "dtype, scale",
+    [(np.float64, 1e154), (np.float64, 1e-150), (np.float32, 1e19), (np.float32, 1e-17)],
 )
-def test_item_5_a_useless_model_is_never_silent(params, scale):
-    """A clear error, a ConvergenceWarning, or a model nearly as good as the
-    unpenalized optimum's (the same for X at any scale)."""
+def test_item_5_step_estimates_scale_with_X(dtype, scale, sparse):
+    """Scales at which the Gram products and the squared row norms leave the
+    dtype's range (beyond its largest float, or where underflow loses digits)
+    while the constants themselves do not: ``L(s X) = s^2 L(X)``. The two runs
+    differ by X's rounding in ``dtype``, and the power iteration's stopping
+    test is the same for both."""
+    X, _ = problem(60, 4)
+    expected = lipschitz_constants(X.astype(dtype), sparse) * scale**2
+    actual = lipschitz_constants((X * scale).astype(dtype), sparse)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("solver", ["gd", "minibatch"])
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e150), (np.float32, 1e17)])
+def test_item_5_auto_step_trains_at_a_large_scale(solver, dtype, scale):
+    """Features whose squares overflow: as good a model as on X itself."""
     X, y = problem()
-    best = LR(penalty=None).fit(X, y).score(X, y)
-    X = X * scale
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model = LR(**params).fit(X, y)
-        except CLEAR_ERRORS:
-            return
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        return
+    best = LR(C=np.inf).fit(X, y).score(X, y)
+    X = (X * scale).astype(dtype)
+    model = LR(solver=solver, random_state=0).fit(X, y)
     assert model.score(X, y) >= best - 0.05
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 8: minibatch's auto step from stored entries")
-@pytest.mark.parametrize("penalty", ["l2", "l1"])
-def test_item_8_minibatch_on_duplicate_entries_equals_canonical(penalty):
+@pytest.mark.parametrize(
+    "solver, dtype, scale, fit_intercept, size",
+    [
+        ("gd", np.float64, 1e300, True, "large"),
+        ("minibatch", np.float64, 1e300, True, "large"),
+        ("minibatch", np.float32, 1e37, True, "large"),
+        ("gd", np.float64, 1e-200, False, "small"),
+        ("minibatch", np.float64, 1e-200, False, "small"),
+    ],
+)
+def test_item_5_a_step_beyond_the_float_range_names_the_scale(
+    solver, dtype, scale, fit_intercept, size
+):
+    """No representable step: an error, not a model of zeros."""
+    X, y = problem()
+    model = LR(solver=solver, C=np.inf, fit_intercept=fit_intercept)
+    pattern = rf"X's features are too {size} in magnitude for solver='{solver}'.*StandardScaler"
+    with pytest.raises(ValueError, match=pattern):
+        model.fit((X * scale).astype(dtype), y)
+    assert not hasattr(model, "coef_")
+
+
+def test_item_5_sgd_whose_loss_blows_up_warns():
+    """Steps of 1e200: finite weights, a loss near 1e200; not a silent model."""
+    X, y = problem()
+    pattern = r"sgd solver diverged: the loss of its last epoch, .*, is more than twice .*eta0"
+    with pytest.warns(ConvergenceWarning, match=pattern):
+        model = LR(solver="sgd", learning_rate="constant", eta0=1e200, random_state=0)
+        model.fit(X, y)
+    assert np.isfinite(model.coef_).all()
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("l1_ratio", [0, 1])
+def test_item_8_minibatch_on_duplicate_entries_equals_canonical(l1_ratio, n_classes):
+    """The step comes from the summed rows: the canonical matrix's model, to rounding."""
     rng = np.random.default_rng(0)
-    X, y = problem(200, 5, 2, seed=0)
+    X, y = problem(200, 5, n_classes, seed=0)
     X[rng.random(X.shape) < 0.3] = 0.0
-    params = dict(solver="minibatch", batch_size=16, penalty=penalty, random_state=0)
+    params = dict(solver="minibatch", batch_size=16, l1_ratio=l1_ratio, random_state=0)
     expected = LR(**params).fit(csr_variant(X, "canonical", rng), y)
     model = LR(**params).fit(csr_variant(X, "duplicates", rng), y)
     np.testing.assert_allclose(model.coef_, expected.coef_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(model.intercept_, expected.intercept_, rtol=0, atol=1e-10)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason="issue item 9")
-@pytest.mark.parametrize("solver", ["gd", "minibatch"])
-def test_item_9_all_zero_features_without_penalty_or_intercept(solver):
-    model = LR(solver=solver, penalty=None, fit_intercept=False)
-    finite_model_or_clear_error(model, np.zeros((10, 3)), [0, 1] * 5)
+@pytest.mark.parametrize("kind", ["duplicates", "explicit zeros", "unsorted"])
+def test_squared_row_norms_of_csr_are_those_of_the_summed_rows(kind):
+    rng = np.random.default_rng(1)
+    X, _ = problem(30, 4)
+    X[rng.random(X.shape) < 0.3] = 0.0
+    matrix = csr_variant(X, kind, rng)
+    data = matrix.data.copy()
+    np.testing.assert_allclose(_datafits.squared_row_norms(matrix), (X**2).sum(axis=1))
+    np.testing.assert_array_equal(matrix.data, data)  # the caller's matrix is left as it was
+    scaled = _datafits.squared_row_norms(matrix, 2.0**-600)
+    np.testing.assert_allclose(scaled, (X**2).sum(axis=1) * 2.0**-1200)
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 6, kernel side: the loss of inf - inf")
-def test_item_6_gradient_of_overflowing_scores_is_finite():
-    """The score 1e300 * 1e10 - 1e300 * 1e10 overflows to inf - inf."""
-    _, _, loss = fastlr.gradient(np.array([[1e300, -1e300]]), [1], [1e10, 1e10], 0.0)
-    assert np.isfinite(loss)
+@pytest.mark.parametrize("solver, n_iter", [("lbfgs", 0), ("gd", 0), ("sgd", 6), ("minibatch", 6)])
+def test_item_9_a_constant_objective_returns_the_start(solver, n_iter):
+    """All-zero features, no penalty, no intercept: every model has the loss log 2.
+
+    Each solver returns its start, without a warning: lbfgs and gd at
+    iteration 0 (the gradient is 0), sgd and minibatch after the
+    ``n_iter_no_change + 1`` epochs of an unchanging loss that their stopping
+    rule takes, as scikit-learn's ``LogisticRegression`` and ``SGDClassifier``
+    do. A warm start stays where it was.
+    """
+    X, y = np.zeros((10, 3)), np.array([0, 1] * 5)
+    model = LR(solver=solver, C=np.inf, fit_intercept=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y)
+        np.testing.assert_array_equal(model.coef_, 0.0)
+        assert model.n_iter_[0] == n_iter
+        np.testing.assert_allclose(model.history_["loss"], np.log(2), rtol=1e-15)
+        start = np.array([[1.0, -2.0, 3.0]])
+        model.coef_ = start.copy()
+        model.set_params(warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(model.coef_, start)
+
+
+@pytest.mark.parametrize("method", ["loop", "vectorized", "parallel"])
+def test_item_6_gradient_of_overflowing_scores_is_exact(method):
+    """``1e300 * 1e10 - 1e300 * 1e10`` is ``inf - inf`` in a plain pass, exactly 0 here.
+
+    Row 0: score 0, probability 1/2, label 1. Row 1: score 3e10, label 0, loss 3e10.
+    """
+    X = np.array([[1e300, -1e300], [1.0, 2.0]])
+    grad, grad0, loss = fastlr.gradient(X, [1, 0], [1e10, 1e10], 0.0, method=method)
+    np.testing.assert_allclose(loss, (np.log(2) + 3e10) / 2, rtol=1e-15)
+    np.testing.assert_allclose(grad, [-2.5e299, 2.5e299], rtol=1e-15)
+    np.testing.assert_allclose(grad0, 0.25, rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_item_6_a_loss_beyond_the_float_range_is_inf_not_nan(dtype):
+    """Score 2e310 for label 0: the loss is 2e310, which rounds to inf; the gradient is finite."""
+    big = float(np.finfo(dtype).max) / 2
+    X = np.array([[big, big]], dtype=dtype)
+    grad, grad0, loss = fastlr.gradient(X, [0], [1e10, 1e10], 0.0)
+    assert loss == np.inf
+    np.testing.assert_allclose(grad, [big, big], rtol=1e-6)
+    assert grad0 == 1.0
 
 
 def test_sparse_csr_variant_helper_keeps_the_values():

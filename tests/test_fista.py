@@ -207,7 +207,10 @@ def test_gd_warns_when_its_steps_stall(monkeypatch):
         return result
 
     monkeypatch.setattr(_fista, "minimize", stalled)
-    pattern = r"The gd solver stopped at iteration 3: no step passed .* fell below tol=0\.0001"
+    pattern = (
+        r"^gd failed to converge after 3 iterations: no step passed .* above tol=0\.0001\. "
+        r"Raise tol"
+    )
     with pytest.warns(ConvergenceWarning, match=pattern):
         model = fastlr.LogisticRegression(solver="gd", C=C).fit(X, y, sample_weight=sw)
     assert model.n_iter_[0] == 3
@@ -247,11 +250,8 @@ def test_proximal_mapping_tends_to_the_pseudo_gradient_as_the_step_shrinks():
 
 def fit_gd(name, penalty, fmt, **params):
     X, y, sw, C = problem(name)
-    ratio = L1_RATIO[penalty]
     params = {"tol": 1e-10, "max_iter": 5000, **params}
-    if penalty == "elasticnet":
-        params["l1_ratio"] = ratio
-    model = fastlr.LogisticRegression(solver="gd", penalty=penalty, C=C, **params)
+    model = fastlr.LogisticRegression(solver="gd", l1_ratio=L1_RATIO[penalty], C=C, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         return model.fit(as_format(X, fmt), y, sample_weight=sw)
@@ -297,8 +297,8 @@ def test_gd_max_iter_warning_names_the_measure_and_what_to_change():
     X, y, sw, C = problem("breast_cancer")
     model = fastlr.LogisticRegression(solver="gd", C=C, max_iter=3, tol=1e-6)
     pattern = (
-        r"The gd solver stopped at max_iter=3 before the largest entry of its proximal "
-        r"gradient mapping, [0-9.e+-]+, fell below tol=1e-06\. Increase max_iter"
+        r"^gd failed to converge after 3 iterations \(max_iter=3\): the largest entry of its "
+        r"proximal gradient mapping, [0-9.e+-]+, is above tol=1e-06\. Increase max_iter"
     )
     with pytest.warns(ConvergenceWarning, match=pattern):
         model.fit(X, y, sample_weight=sw)
@@ -325,7 +325,7 @@ def naive_proximal_gradient(X, y, sw, C, l1_ratio, steps):
 def test_fixed_schedules_take_plain_proximal_gradient_steps(learning_rate, steps):
     X, y, sw, C = problem("breast_cancer")
     model = fastlr.LogisticRegression(
-        solver="gd", penalty="l1", C=C, learning_rate=learning_rate, eta0=0.2, power_t=0.5,
+        solver="gd", l1_ratio=1, C=C, learning_rate=learning_rate, eta0=0.2, power_t=0.5,
         max_iter=4, tol=None,
     ).fit(X, y, sample_weight=sw)  # fmt: skip
     coef, intercept = naive_proximal_gradient(X, y, sw, C, 1.0, steps)

@@ -137,6 +137,37 @@ def test_integer_sample_weights_equal_repeated_rows(method):
     assert loss == pytest.approx(rloss, rel=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_without_input_checks_is_the_same_gradient(dtype, weighted):
+    X, y, coef, b = binary_problem(n=3000, d=7, dtype=dtype)
+    sw = naive.sample_weights(3000, dtype, True) if weighted else None
+    checked = fastlr.gradient(X, y, coef, b, sample_weight=sw)
+    trusted = fastlr.gradient(
+        X, y.astype(dtype), coef.astype(dtype), b, sample_weight=sw, check_input=False
+    )
+    for ours, theirs in zip(trusted, checked, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+        assert np.asarray(ours).dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda X, y, c: (X.tolist(), y, c), "X as a 2-D float32 or float64 NumPy array"),
+        (lambda X, y, c: (np.asfortranarray(X), y, c), "C-contiguous X"),
+        (lambda X, y, c: (X, y.astype(np.float32), c), "y as a NumPy array of X's dtype"),
+        (lambda X, y, c: (X, y[:-1], c), r"y of shape \(3000,\)"),
+        (lambda X, y, c: (X, y, c[:-1]), r"coef of shape \(7,\)"),
+    ],
+)
+def test_gradient_without_input_checks_still_checks_the_layout(change, message):
+    X, y, coef, b = binary_problem(n=3000, d=7)
+    X, y, coef = change(X, y.astype(np.float64), coef.astype(np.float64))
+    with pytest.raises(ValueError, match=message):
+        fastlr.gradient(X, y, coef, b, check_input=False)
+
+
 def test_float32_input_is_computed_in_float32():
     X, y, coef, b = binary_problem(dtype=np.float32)
     g, g0, loss = fastlr.gradient(X, y.astype(np.float32), coef, b)

@@ -1,4 +1,4 @@
-"""OWL-QN: ``solver="lbfgs"`` with ``penalty="l1"`` or ``"elasticnet"``.
+"""OWL-QN: ``solver="lbfgs"`` with an L1 term (``l1_ratio`` above 0: L1 or the elastic net).
 
 References:
 
@@ -144,9 +144,7 @@ def test_trial_points_stay_in_the_orthant_of_their_search():
 def fit_lbfgs(name, penalty, fmt, **params):
     X, y, sw, C = problem(name)
     params = {"tol": 1e-10, "max_iter": 2000, **params}
-    if penalty == "elasticnet":
-        params["l1_ratio"] = L1_RATIO[penalty]
-    model = fastlr.LogisticRegression(solver="lbfgs", penalty=penalty, C=C, **params)
+    model = fastlr.LogisticRegression(solver="lbfgs", l1_ratio=L1_RATIO[penalty], C=C, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         return model.fit(as_format(X, fmt), y, sample_weight=sw)
@@ -188,16 +186,17 @@ def test_lbfgs_l1_records_and_stops_on_the_pseudo_gradient():
 def test_lbfgs_l1_max_iter_warning_names_the_pseudo_gradient():
     X, y, sw, C = problem("breast_cancer")
     pattern = (
-        r"The lbfgs solver stopped at max_iter=2 before the largest pseudo-gradient entry, "
-        r"[0-9.e+-]+, fell below tol=0\.0001\. Increase max_iter"
+        r"^lbfgs failed to converge after 2 iterations \(max_iter=2\): the largest "
+        r"pseudo-gradient entry, [0-9.e+-]+, is above tol=0\.0001\. Increase max_iter"
     )
     with pytest.warns(ConvergenceWarning, match=pattern):
-        fastlr.LogisticRegression(penalty="l1", C=C, max_iter=2).fit(X, y, sample_weight=sw)
+        fastlr.LogisticRegression(l1_ratio=1, C=C, max_iter=2).fit(X, y, sample_weight=sw)
 
 
 def test_elasticnet_with_no_l1_share_is_the_l2_fit():
     X, y, sw, C = problem("wine")
     l2 = fastlr.LogisticRegression(C=C).fit(X, y, sample_weight=sw)
     net = fastlr.LogisticRegression(penalty="elasticnet", l1_ratio=0.0, C=C)
-    net.fit(X, y, sample_weight=sw)
+    with pytest.warns(FutureWarning, match="'penalty' was deprecated"):
+        net.fit(X, y, sample_weight=sw)
     np.testing.assert_array_equal(net.coef_, l2.coef_)

@@ -167,7 +167,8 @@ def test_round_trip_with_feature_names(tmp_path):
     [
         {"class_weight": {"a": 2.0, "b": 1, "c": 0.5}},
         {"class_weight": "balanced", "C": 3, "fit_intercept": False},
-        {"penalty": "elasticnet", "l1_ratio": 0.25, "solver": "gd", "alpha": 1e-3},
+        {"l1_ratio": 0.25, "solver": "gd", "alpha": 1e-3},
+        {"C": np.inf, "solver": "gd"},
         {"solver": "sgd", "average": 5, "learning_rate": "invscaling", "eta0": 0.1},
         {"solver": "minibatch", "early_stopping": True, "batch_size": 16, "random_state": None},
         {"C": np.float32(0.25), "n_jobs": 1, "verbose": 0, "random_state": np.int64(7)},
@@ -186,7 +187,7 @@ def test_round_trip_keeps_parameters(tmp_path, params):
     "params",
     [
         {"solver": "sgd"},
-        {"solver": "sgd", "average": True, "penalty": "l1", "alpha": 1e-3},
+        {"solver": "sgd", "average": True, "l1_ratio": 1, "alpha": 1e-3},
         {"solver": "minibatch", "batch_size": 8, "random_state": None},
     ],
 )
@@ -200,6 +201,21 @@ def test_loaded_model_continues_partial_fit_bit_for_bit(tmp_path, params, n_clas
     model.partial_fit(X[60:], y[60:])
     loaded.partial_fit(X[60:], y[60:])
     assert_same_model(loaded, model, X, timed=False)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3], ids=["binary", "multinomial"])
+def test_a_sparsified_model_loads_sparse_and_predicts_bit_for_bit(tmp_path, n_classes):
+    X, y = make_problem(n_classes)
+    model = fit(X, y, solver="sgd", l1_ratio=1, alpha=0.05, max_iter=20).sparsify()
+    assert 0 < model.coef_.nnz < np.prod(model.coef_.shape)
+    loaded = save_load(model, tmp_path / "model.fastlr")
+    assert scipy.sparse.issparse(loaded.coef_) and type(loaded.coef_) is type(model.coef_)
+    assert same_array(loaded.coef_.toarray(), model.coef_.toarray())
+    for method in PREDICTIONS:
+        assert same_array(getattr(loaded, method)(X), getattr(model, method)(X)), method
+    loaded.partial_fit(X, y)
+    model.partial_fit(X, y)
+    assert same_array(loaded.coef_, model.coef_)
 
 
 def test_save_is_deterministic(tmp_path):
@@ -593,6 +609,8 @@ def _set(*keys_and_value):
         (_set("fields", "state", "l1_state", [1.0]), "state field 'l1_state' is malformed"),
         (_set("fields", "state", "coef", 1.0), "state's coef does not fit coef_"),
         (_set("fields", "state", "t", "1"), "state's t is not a number"),
+        (_set("fields", "state", "t0", "inf"), "state's t0 is not a number"),
+        (_set("fields", "coef_sparse", 1), "coef_sparse is not true or false"),
         (_set("fields", "state", "rng", 3), "state's rng is not a random generator"),
     ],
 )

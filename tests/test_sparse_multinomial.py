@@ -274,18 +274,18 @@ def test_make_datafit_keeps_multiclass_csr_sparse():
 
 
 @pytest.mark.parametrize(
-    ("solver", "penalty"),
-    [("lbfgs", "l2"), ("gd", "l2"), ("sgd", "l2"), ("minibatch", "l2"), ("gd", "l1"),
-     ("sgd", "l1"), ("minibatch", "l1")],
+    ("solver", "l1_ratio"),
+    [("lbfgs", 0), ("gd", 0), ("sgd", 0), ("minibatch", 0), ("gd", 1), ("sgd", 1),
+     ("minibatch", 1)],
 )  # fmt: skip
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("loader", [load_iris, load_wine])
-def test_estimator_on_csr_equals_the_dense_fit(loader, dtype, solver, penalty):
+def test_estimator_on_csr_equals_the_dense_fit(loader, dtype, solver, l1_ratio):
     dense, csr, y = sparse_dataset(loader, dtype)
     sw = np.random.default_rng(5).integers(1, 4, size=y.shape[0])
     # L1 epochs do not settle within tol in max_iter: run a fixed number instead.
-    stop = {"max_iter": 30, "tol": None} if penalty == "l1" else {}
-    model = fastlr.LogisticRegression(solver=solver, penalty=penalty, random_state=0, **stop)
+    stop = {"max_iter": 30, "tol": None} if l1_ratio == 1 else {}
+    model = fastlr.LogisticRegression(solver=solver, l1_ratio=l1_ratio, random_state=0, **stop)
     models = [clone(model).fit(X, y, sample_weight=sw) for X in (dense, csr)]
     assert models[1].coef_.dtype == dtype and models[1].coef_.shape == (len(set(y)), dense.shape[1])
     assert models[1].n_iter_ == models[0].n_iter_

@@ -272,3 +272,58 @@ def test_labels_unseen_by_the_scan_are_refused():
     block = fastlr.data.Block(X[:10], np.full(10, 7), None, 0)
     with pytest.raises(ValueError, match=r"Block 3 of data holds labels .* \[7\]"):
         encoder(block, 3)
+
+
+# --------------------------------------------------------------------------
+# Bounded memory: a fit on a file larger than the process may hold
+# --------------------------------------------------------------------------
+
+BOUNDED_CHILD = """
+import json, sys, warnings
+import fastlr
+warnings.simplefilter("ignore")
+data = fastlr.Dataset(sys.argv[1], label=sys.argv[2], block_rows=100_000)
+model = fastlr.LogisticRegression(max_iter=2).fit(data)
+# Anonymous memory only: mapped file pages count in the RSS but are page cache.
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+anon = int(status["RssAnon"].split()[0]) * 1024
+print(json.dumps({"n_iter": int(model.n_iter_[0]), "anon": anon, "n": int(model.n_features_in_)}))
+"""
+
+
+@pytest.mark.slow
+def test_a_streamed_fit_runs_under_a_memory_limit_smaller_than_its_file(tmp_path):
+    """A 1 GB file, a cgroup of 700 MB (page cache included): the fit holds a few blocks."""
+    import json
+    import subprocess
+    import sys
+
+    from benchmarks.test_bench_streaming import (
+        cgroup_available,
+        drop_from_page_cache,
+        run_in_cgroup,
+        write_problem,
+    )
+
+    reason = cgroup_available()
+    if reason is not None:
+        pytest.skip(reason)
+    limit = 700 << 20
+    script = tmp_path / "child.py"
+    script.write_text(BOUNDED_CHILD)
+    # The same fit on a small file first, outside the cgroup: the kernels are
+    # compiled (or loaded) into numba's cache there, not under the limit.
+    small = write_problem(tmp_path / "small", 1000, 100)
+    subprocess.run([sys.executable, str(script), *map(str, small)], check=True)
+    X_path, y_path = write_problem(tmp_path / "large", 2_500_000, 100, chunk_rows=250_000)
+    assert X_path.stat().st_size > 1.3 * limit
+    drop_from_page_cache(tmp_path / "large")
+    out, peak = run_in_cgroup(
+        [sys.executable, str(script), str(X_path), str(y_path)], limit, name="fastlr-test"
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["n"] == 100 and result["n_iter"] >= 1
+    # The kernel kept the whole group, page cache included, under the limit; the
+    # process's own memory (interpreter, libraries, a few blocks) far below the file.
+    assert peak <= limit
+    assert result["anon"] < X_path.stat().st_size / 2

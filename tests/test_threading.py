@@ -29,9 +29,9 @@ def test_lbfgs_runs_blas_on_one_thread_and_restores_it(monkeypatch):
     seen = []
     minimize = _solvers._minimize
 
-    def recording_minimize(*args):
+    def recording_minimize(*args, **kwargs):
         seen.append(blas_threads())
-        return minimize(*args)
+        return minimize(*args, **kwargs)
 
     monkeypatch.setattr(_solvers, "_minimize", recording_minimize)
     X = np.random.default_rng(0).standard_normal((200, 3))

@@ -324,16 +324,20 @@ def fused_gradient(X, y, sw, coef, intercept, with_loss, n_chunks, grad_coef):
 
 
 @kernel(parallel=True)
-def gram_matvec(X, sw, v, v0, n_chunks, out):
-    """Add ``A^T W A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
+def gram_matvec(X, sw, v, v0, weight_scale, n_chunks, out):
+    """Add ``A^T (c W) A [v, v0]`` into ``out`` (length d + 1), with ``A = [X, 1]``.
 
     ``W`` is the diagonal of the sample weights ``sw`` (empty: identity), so
-    integer weights give exactly the Gram matrix of repeated rows. Used by
-    the power iteration that sets gradient descent's step size.
+    integer weights give exactly the Gram matrix of repeated rows; ``c`` is
+    ``weight_scale``, a power of two (exact), 1 unless the products of X
+    would overflow or underflow: with ``v`` scaled too, it keeps every
+    intermediate in range. Used by the power iteration that sets gradient
+    descent's step size.
     """
     n, d = X.shape
     has_sw = sw.shape[0] > 0
     chunk = -(-n // n_chunks)
+    scale = X.dtype.type(weight_scale)
     partial = np.zeros((n_chunks, d + 1), X.dtype)
     for c in prange(n_chunks):
         start = min(c * chunk, n)
@@ -344,6 +348,7 @@ def gram_matvec(X, sw, v, v0, n_chunks, out):
                 z += v[j] * X[i, j]
             if has_sw:
                 z *= sw[i]
+            z *= scale
             for j in range(d):
                 partial[c, j] += z * X[i, j]
             partial[c, d] += z

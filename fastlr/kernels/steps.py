@@ -19,8 +19,8 @@ import numpy as np
 
 from .._jit import kernel
 
-# Schedules, as scikit-learn's SGD defines them.
-CONSTANT, INVSCALING, OPTIMAL = 0, 1, 2
+# Schedules: scikit-learn's SGD ones, and HARMONIC, fastlr's "auto" decay.
+CONSTANT, INVSCALING, OPTIMAL, HARMONIC = 0, 1, 2, 3
 
 
 class EpochArgs(NamedTuple):
@@ -42,9 +42,9 @@ class EpochArgs(NamedTuple):
         The cumulative L1 state of :func:`truncate` (per weight, then the
         total); sgd only.
     schedule : int
-        ``CONSTANT``, ``INVSCALING`` or ``OPTIMAL``.
+        ``CONSTANT``, ``INVSCALING``, ``OPTIMAL`` or ``HARMONIC``.
     rate : ndarray of shape (3,)
-        ``(eta0, power_t, t0)`` of the schedule.
+        ``(eta0, power_t, t0)`` of the schedule (see :func:`learning_rate`).
     t : float
         Updates made so far, plus one.
     average_start : float
@@ -73,9 +73,17 @@ class EpochArgs(NamedTuple):
 
 @kernel
 def learning_rate(schedule, t, eta0, power_t, alpha, t0):
-    """Step size at update ``t`` (counted from 1), as scikit-learn's SGD."""
+    """Step size at update ``t`` (counted from 1).
+
+    ``CONSTANT``, ``INVSCALING`` and ``OPTIMAL`` as scikit-learn's SGD;
+    ``HARMONIC`` is ``eta0 / (1 + (t - 1) / t0)``: the step starts at ``eta0``
+    and halves after ``t0`` updates, which is the "optimal" decay
+    ``1 / (lambda t)`` for ``lambda = 1 / (eta0 t0)`` (``t0`` infinite: constant).
+    """
     if schedule == OPTIMAL:
         return 1.0 / (alpha * (t0 + t - 1.0))
+    if schedule == HARMONIC:
+        return eta0 / (1.0 + (t - 1.0) / t0)
     if schedule == INVSCALING:
         return eta0 / t**power_t
     return eta0
