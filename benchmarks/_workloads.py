@@ -425,6 +425,8 @@ def _params(model):
 
 
 def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0):
+    # sgd takes SGDClassifier's own schedule: the comparison is of one algorithm.
+    schedule = {"learning_rate": "optimal"} if solver == "sgd" else {}
     model = fastlr.LogisticRegression(
         solver=solver,
         C=sgd_c(X.shape[0]),
@@ -432,6 +434,7 @@ def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0):
         tol=None,
         batch_size=batch_size,
         random_state=seed,
+        **schedule,
     )
     return _params(model.fit(X, y))
 
