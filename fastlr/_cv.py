@@ -8,7 +8,6 @@ by the estimator's own checks, and the folds index the validated arrays.
 """
 
 import inspect
-import warnings
 from numbers import Integral
 from typing import ClassVar, NamedTuple
 
@@ -22,6 +21,7 @@ from ._logistic import _PENALTY_L1_RATIO, LogisticRegression, _encode_labels, _S
 from ._solvers import STOCHASTIC, solve
 from ._threads import numba_threads, one_blas_thread
 from ._validation import as_sample_weight
+from ._warnings import warn
 from .data import Dataset
 
 # The parameters of LogisticRegression that the cross-validation sets itself.
@@ -256,7 +256,7 @@ validation_fraction, class_weight, random_state, verbose
             )
         grid = _Grid.of(self.Cs, self.l1_ratios, self.penalty)
         for message, category in _penalty_warnings(self.penalty, self.l1_ratios):
-            warnings.warn(message, category, stacklevel=3)
+            warn(message, category)
         _Points(self, grid).at(grid.Cs[0], grid.l1_ratios[0])._check_penalty()
         with numba_threads(self.n_jobs) as n_threads, one_blas_thread():
             fitted = self._fit_cv(X, y, sample_weight, grid, n_threads)
