@@ -365,7 +365,7 @@ def dataset_row_blocks(dataset, labels=True):
     rows = dataset.block_sizes()
     ref = DatasetRef(dataset.spec(), dataset.fingerprint(), len(rows))
     starts = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])
-    prefix = f"fastlr-read-{ref.fingerprint[:16]}-{dask.base.tokenize(ref)}"
+    prefix = f"fastlr-read-{dask.base.tokenize(ref)}"
     places = [f"block {k} (rows {starts[k]}-{starts[k + 1] - 1})" for k in range(len(rows))]
     reads = [
         dask.delayed(read_dataset_block, pure=True, nout=3)(

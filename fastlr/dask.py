@@ -219,6 +219,9 @@ class LogisticRegression(_LocalLogisticRegression):
             (a :class:`fastlr.DataError`).
         TypeError
             X is neither a dask collection nor a Dataset the workers can read.
+        OSError
+            A Dataset's file missing or unreadable on a worker
+            (``FileNotFoundError``, ...), naming the path and the worker.
         """
         self._validate_params()
         self._check_penalty()
