@@ -31,6 +31,7 @@ GRID_KERNELS = (
     "fused-1t",
     "fused-2t",
     "fused-2t-noloss",
+    "public-2t",
     "read-1t",
     "read-2t",
 )

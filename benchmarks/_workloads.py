@@ -107,6 +107,11 @@ def _compiled(method, with_loss=True):
     return functools.partial(gradient_sums, method=method, with_loss=with_loss)
 
 
+def _public(X, y, sw, coef, intercept):
+    # What a caller that validated already pays: fastlr.gradient without its checks.
+    return fastlr.gradient(X, y, coef, intercept, check_input=False)
+
+
 def _read(X, *_):
     return reduction.array_sum(X)
 
@@ -124,6 +129,7 @@ _GRADIENT_KERNELS = {
     "fused-1t": (_compiled("parallel"), 1),
     "fused-2t": (_compiled("parallel"), 2),
     "fused-2t-noloss": (_compiled("parallel", with_loss=False), 2),
+    "public-2t": (_public, 2),
     "read-1t": (_read, None),
     "read-2t": (_read_parallel, 2),
 }
@@ -138,7 +144,8 @@ def gradient_call(kernel, X, y):
         ``"python_loop"`` and ``"numpy"`` (:mod:`fastlr.reference`); ``"loop"``,
         ``"vectorized"``, ``"fused-1t"``, ``"fused-2t"`` (``gradient_sums`` with
         1 or 2 numba threads, loss included); ``"fused-2t-noloss"`` (the gradient
-        only); ``"read-1t"``, ``"read-2t"`` (one pass summing X: the
+        only); ``"public-2t"`` (``fastlr.gradient(..., check_input=False)``, the
+        mean gradient and loss); ``"read-1t"``, ``"read-2t"`` (one pass summing X: the
         memory-bandwidth baseline).
     X : ndarray of shape (n_samples, n_features)
         C-contiguous float32 or float64.
@@ -426,6 +433,8 @@ def _params(model):
 
 
 def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0, shuffle=True):
+    # sgd takes SGDClassifier's own schedule: the comparison is of one algorithm.
+    schedule = {"learning_rate": "optimal"} if solver == "sgd" else {}
     model = fastlr.LogisticRegression(
         solver=solver,
         C=sgd_c(X.shape[0]),
@@ -434,6 +443,7 @@ def _fastlr_epochs(X, y, epochs, solver, batch_size=256, seed=0, shuffle=True):
         batch_size=batch_size,
         shuffle=shuffle,
         random_state=seed,
+        **schedule,
     )
     return _params(model.fit(X, y))
 

@@ -250,8 +250,13 @@ def measure_sgd(folder, n, d, epochs=3, block_rows=100_000):
     alpha = 1e-4
 
     def fastlr_fit(n_epochs):
-        model = fastlr.LogisticRegression(
-            solver="sgd", alpha=alpha, max_iter=n_epochs, tol=None, random_state=0
+        model = fastlr.LogisticRegression(  # SGDClassifier's schedule: one algorithm
+            solver="sgd",
+            alpha=alpha,
+            learning_rate="optimal",
+            max_iter=n_epochs,
+            tol=None,
+            random_state=0,
         )
         return model.fit(data)
 

@@ -18,6 +18,19 @@ def test_bandwidth_share_is_read_time_over_gradient_time():
     assert (row.value, row.status) == ("86 %", "PASS")
 
 
+def test_bandwidth_rows_measure_each_kernel_against_its_target():
+    times = {**bandwidth_times(0.022, 0.012), "fused-2t-noloss": 0.015, "public-2t": 0.030}
+    rows = {
+        kernel: report._bandwidth_row("n=1, d=100", times, minimum, kernel, metric)
+        for kernel, metric, minimum in report._bandwidth_targets(100)
+    }
+    assert (rows["fused-2t-noloss"].value, rows["fused-2t-noloss"].status) == ("80 %", "PASS")
+    assert (rows["fused-2t"].value, rows["fused-2t"].status) == ("48 %", "MISS")
+    assert (rows["public-2t"].value, rows["public-2t"].status) == ("40 %", "info")
+    targets = {dim: [t[2] for t in report._bandwidth_targets(dim)] for dim in (10, 100, 1000)}
+    assert targets == {10: [50.0, None, None], 100: [75.0, 70.0, None], 1000: [90.0, 70.0, None]}
+
+
 def test_bandwidth_share_is_unsure_when_two_threads_read_no_faster_than_one():
     """Another tenant held the memory: 86 % of that baseline is no PASS."""
     row = report._bandwidth_row("n=1, d=100", bandwidth_times(0.022, 0.0215), 80.0)

@@ -7,22 +7,21 @@ the same objective, stopping rule and kernels. The input is validated once,
 by the estimator's own checks, and the folds index the validated arrays.
 """
 
-import concurrent.futures
 import inspect
-from dataclasses import dataclass
 from numbers import Integral
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numba
 import numpy as np
 import scipy.sparse
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 
-from ._logistic import STOCHASTIC, LogisticRegression, _encode_labels, _Scores
-from ._solvers import solve
+from ._logistic import _PENALTY_L1_RATIO, LogisticRegression, _encode_labels, _Scores
+from ._solvers import STOCHASTIC, solve
 from ._threads import numba_threads, one_blas_thread
 from ._validation import as_sample_weight
+from ._warnings import warn
 from .data import Dataset
 
 # The parameters of LogisticRegression that the cross-validation sets itself.
@@ -49,11 +48,16 @@ class LogisticRegressionCV(LogisticRegression):
         order the path visits them; an int ``k`` means ``np.logspace(-4, 4, k)``.
         ``np.inf`` means no penalty.
     l1_ratios : array-like of shape (n_l1_ratios,), default=None
-        With ``penalty="elasticnet"`` (and only then), the L1 shares in
-        ``[0, 1]`` to try; each one has its own path over ``Cs``.
-    penalty : {"l2", "l1", "elasticnet"}, default="l2"
-        Penalty on the coefficients, as in :class:`fastlr.LogisticRegression`;
-        "elasticnet" searches over ``l1_ratios``.
+        The L1 shares in ``[0, 1]`` to try, each with its own path over
+        ``Cs``; each chooses its penalty as ``l1_ratio`` does in
+        :class:`fastlr.LogisticRegression` (0: L2, 1: L1, between: elastic
+        net). None: the L2 penalty only, and the attributes without their L1
+        axis (scikit-learn's legacy layout for ``l1_ratios=None``).
+    penalty : {"l2", "l1", "elasticnet"}
+        Deprecated, as in scikit-learn 1.8 (a FutureWarning): leave it unset
+        and choose the penalties with ``l1_ratios`` and ``Cs``. Set, "l2" and
+        "l1" fit that penalty alone (``l1_ratios`` is then ignored, with a
+        UserWarning) and "elasticnet" needs ``l1_ratios``.
     cv : int, cross-validation generator or iterable, default=None
         Folds, as ``sklearn.model_selection.check_cv`` reads them for a
         classifier: None means 5 stratified folds (``StratifiedKFold(5)``, no
@@ -102,8 +106,8 @@ validation_fraction, class_weight, random_state, verbose
     l1_ratio_ : ndarray of shape (1,) or (n_classes,)
         The chosen L1 share, repeated as ``C_`` is: the grid's value (mean of
         the folds' best with ``refit=False``) with ``l1_ratios``; without it,
-        the penalty's share (0 for "l2", 1 for "l1"). scikit-learn's legacy
-        attribute holds None or 0 there.
+        0 (1 with the deprecated ``penalty="l1"``), where scikit-learn's
+        legacy attribute holds None or 0.
     scores_ : dict of ndarray of shape (n_folds, n_cs) or (n_folds, n_cs, n_l1_ratios)
         Test scores, keyed by class (``classes_[1]`` only for two classes);
         the same array for every class. The last axis exists only with an
@@ -139,7 +143,7 @@ validation_fraction, class_weight, random_state, verbose
         },
         "Cs": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "l1_ratios": ["array-like", None],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"})],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), Hidden(StrOptions({"deprecated"}))],
         "cv": ["cv_object"],
         # Scorer names are checked by sklearn.metrics.get_scorer in fit: importing
         # sklearn.metrics here would add 0.1 s to `import fastlr`.
@@ -152,7 +156,7 @@ validation_fraction, class_weight, random_state, verbose
         *,
         Cs=10,
         l1_ratios=None,
-        penalty="l2",
+        penalty="deprecated",
         cv=None,
         scoring=None,
         refit=True,
@@ -251,6 +255,8 @@ validation_fraction, class_weight, random_state, verbose
                 "fastlr.LogisticRegression on it with a C of your choice."
             )
         grid = _Grid.of(self.Cs, self.l1_ratios, self.penalty)
+        for message, category in _penalty_warnings(self.penalty, self.l1_ratios):
+            warn(message, category)
         _Points(self, grid).at(grid.Cs[0], grid.l1_ratios[0])._check_penalty()
         with numba_threads(self.n_jobs) as n_threads, one_blas_thread():
             fitted = self._fit_cv(X, y, sample_weight, grid, n_threads)
@@ -343,17 +349,17 @@ validation_fraction, class_weight, random_state, verbose
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Grid:
+class _Grid(NamedTuple):
     """The values of C and of the L1 share to try, checked.
 
     ``l1_ratios`` is ``(None,)`` without an ``l1_ratios`` grid: one path per
-    fold, with the penalty ``penalty`` as it is.
+    fold, at the L1 share ``share`` (1 for the deprecated ``penalty="l1"``,
+    else 0).
     """
 
     Cs: np.ndarray
     l1_ratios: tuple
-    penalty: str
+    share: float
 
     @classmethod
     def of(cls, Cs, l1_ratios, penalty):
@@ -366,46 +372,59 @@ class _Grid:
                     f"Cs must hold values of C > 0 (np.inf for no penalty); got "
                     f"{Cs[~(Cs > 0)][0].item()!r}."
                 )
-        if penalty != "elasticnet":
-            if l1_ratios is not None:
-                raise ValueError(
-                    f"l1_ratios is the grid of L1 shares of penalty='elasticnet'; with "
-                    f"penalty={penalty!r} it has no use. Set penalty='elasticnet' to search "
-                    f"over l1_ratios, or leave l1_ratios=None."
-                )
-            return cls(Cs, (None,), penalty)
+        if penalty in _PENALTY_L1_RATIO:
+            return cls(Cs, (None,), _PENALTY_L1_RATIO[penalty])
         if l1_ratios is None:
-            raise ValueError(
-                "penalty='elasticnet' needs l1_ratios, the L1 shares in [0, 1] to try "
-                "(e.g. l1_ratios=[0.1, 0.5, 0.9])."
-            )
+            if penalty == "elasticnet":
+                raise ValueError(
+                    "penalty='elasticnet' needs l1_ratios, the L1 shares in [0, 1] to try "
+                    "(e.g. l1_ratios=[0.1, 0.5, 0.9]); penalty is deprecated, and "
+                    "l1_ratios alone chooses the penalties."
+                )
+            return cls(Cs, (None,), 0.0)
         ratios = _float_grid(l1_ratios, "l1_ratios", "e.g. l1_ratios=[0.1, 0.5, 0.9]")
         outside = ratios[~((ratios >= 0) & (ratios <= 1))]
         if outside.size:
             raise ValueError(f"l1_ratios must lie in [0, 1]; got {outside[0].item()!r}.")
-        return cls(Cs, tuple(ratios.tolist()), penalty)
-
-    def penalty_params(self, l1_ratio):
-        """``LogisticRegression`` parameters of the penalty at ``l1_ratio``."""
-        if l1_ratio is None:
-            return {"penalty": self.penalty}
-        return {"penalty": "elasticnet", "l1_ratio": l1_ratio}
+        return cls(Cs, tuple(ratios.tolist()), 0.0)
 
     def l1_ratio_value(self, l1_ratio):
-        """The L1 share of the penalty at a grid point (0 for "l2", 1 for "l1")."""
-        if l1_ratio is None:
-            return 1.0 if self.penalty == "l1" else 0.0
-        return l1_ratio
+        """The L1 share at a grid point (``share`` without a grid)."""
+        return self.share if l1_ratio is None else l1_ratio
 
     def l1_ratios_attribute(self):
         """``l1_ratios_``: the L1 shares, or ``[None]`` without a grid."""
-        if self.l1_ratios == (None,):
+        if not self.has_l1_axis:
             return np.array([None], dtype=object)
         return np.array(self.l1_ratios, dtype=np.float64)
 
     @property
     def has_l1_axis(self):
         return self.l1_ratios != (None,)
+
+
+def _penalty_warnings(penalty, l1_ratios):
+    """``[(message, category)]`` for a set ``penalty``, as scikit-learn 1.8 warns."""
+    if penalty == "deprecated":
+        return []
+    found = [(_PENALTY_DEPRECATED, FutureWarning)]
+    if penalty in _PENALTY_L1_RATIO and l1_ratios is not None:
+        found.append((
+            f"penalty={penalty!r} fits l1_ratio={_PENALTY_L1_RATIO[penalty]:g} alone and "
+            f"ignores l1_ratios={l1_ratios!r}. penalty is deprecated: leave it unset, and "
+            f"l1_ratios chooses the penalties.",
+            UserWarning,
+        ))  # fmt: skip
+    return found
+
+
+_PENALTY_DEPRECATED = (
+    "'penalty' was deprecated in scikit-learn 1.8, and fastlr follows it: it will be removed "
+    "in a future release. To avoid this warning, leave 'penalty' unset and use 'l1_ratios' "
+    "and 'Cs' instead: l1_ratios=None (or (0,)) instead of penalty='l2', l1_ratios=(1,) "
+    "instead of penalty='l1', l1_ratios set to floats between 0 and 1 instead of "
+    "penalty='elasticnet', and Cs=(np.inf,) instead of penalty=None."
+)
 
 
 class _Points:
@@ -420,7 +439,8 @@ class _Points:
         }
 
     def at(self, C, l1_ratio):
-        return LogisticRegression(**self.params, C=C, **self.grid.penalty_params(l1_ratio))
+        # penalty left unset: the L1 share and C choose the penalty, without warnings.
+        return LogisticRegression(**self.params, C=C, l1_ratio=self.grid.l1_ratio_value(l1_ratio))
 
 
 def _float_grid(values, name, example):
@@ -443,8 +463,7 @@ def _float_grid(values, name, example):
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Rows:
+class _Rows(NamedTuple):
     """Some rows of the validated data: the training or test part of a fold, or all."""
 
     X: object
@@ -456,8 +475,7 @@ class _Rows:
     index: np.ndarray | None  # the rows' indices in the data; None for all of them
 
 
-@dataclass(frozen=True)
-class _Data:
+class _Data(NamedTuple):
     """The validated training data, from which folds take their rows."""
 
     X: object
@@ -520,7 +538,10 @@ def _map_folds(function, folds, n_threads, work):
         with numba_threads(n_threads // workers):
             return function(fold)
 
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    # Imported here: concurrent.futures adds 6 ms to `import fastlr`.
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(max_workers=workers)
     try:
         return list(executor.map(run, folds))
     finally:
@@ -633,8 +654,7 @@ def _labelled_scorer(scoring, classes):
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Path:
+class _Path(NamedTuple):
     """One fold's path at one L1 share: a fit per C."""
 
     coefs: np.ndarray  # (n_cs, n_outputs, n_dof)
@@ -642,8 +662,7 @@ class _Path:
     n_iter: np.ndarray  # (n_cs,)
 
 
-@dataclass(frozen=True)
-class _Results:
+class _Results(NamedTuple):
     """All the paths, on axes (fold, C, l1_ratio)."""
 
     coefs: np.ndarray  # (n_folds, n_outputs, n_cs, n_l1, n_dof)

@@ -3,7 +3,10 @@
 The client never holds the data. A fit (:mod:`fastlr.dask`):
 
 1. splits X, y and the sample weights into row blocks (:func:`row_blocks`):
-   one per chunk of a dask array, one per partition of a dask DataFrame;
+   one per chunk of a dask array, one per partition of a dask DataFrame, one
+   per block of a :class:`fastlr.Dataset` of files, which the workers read
+   themselves (:func:`dataset_row_blocks`: the client sends the dataset's
+   arguments and a block number, never rows);
 2. validates each block where it is computed (:func:`validate_block`: bad
    input raises an error that names the block) and gathers a summary of a
    few numbers per block (rows, labels and the weight of each label);
@@ -28,9 +31,13 @@ checkpoint therefore needs ``(coef, intercept)`` only, and a fit resumes from
 it with ``warm_start`` (losing the L-BFGS curvature pairs, not the optimum).
 """
 
+import collections
+import contextlib
+import glob
 import itertools
 import math
 import os
+import threading
 import time
 import uuid
 from typing import NamedTuple
@@ -45,9 +52,11 @@ from distributed.comm import get_address_host
 
 from . import _validation, kernels
 from ._datafits import squared_row_norms, weighted_scores
-from ._logistic import _integer_values, _unique_inverse
+from ._logistic import _check_no_arrays, _integer_values, _unique_inverse
 from ._streaming import BlockEncoder
 from ._threads import numba_threads
+from .data import DataError, Dataset, DatasetSpec
+from .data._dataset import FILE_FORMATS
 from .kernels.reduction import n_chunks_for
 
 #: Partial sums added by one task of the reduction tree; the last level's
@@ -81,7 +90,10 @@ class RowBlocks(NamedTuple):
     sparse : bool
         Whether X's chunks are scipy.sparse matrices.
     feature_names : ndarray of str or None
-        A DataFrame's column names, when they are all strings.
+        A DataFrame's column names, when they are all strings; a Dataset's
+        feature names.
+    fingerprint : str or None
+        A Dataset's :meth:`~fastlr.Dataset.fingerprint`; None for dask collections.
     """
 
     X: list
@@ -92,6 +104,7 @@ class RowBlocks(NamedTuple):
     dtype: np.dtype
     sparse: bool
     feature_names: np.ndarray | None
+    fingerprint: str | None = None
 
 
 def is_dask_collection(obj):
@@ -108,13 +121,15 @@ def row_blocks(X, y=None, sample_weight=None):
 
     Parameters
     ----------
-    X : dask array of shape (n_samples, n_features) or dask DataFrame
+    X : dask array of shape (n_samples, n_features), dask DataFrame or fastlr.Dataset
         Chunks may be ndarrays or scipy.sparse matrices; chunk sizes may be
-        unknown. Chunks across the columns are joined (``rechunk``).
+        unknown. Chunks across the columns are joined (``rechunk``). A
+        Dataset must be files read at random (:func:`dataset_row_blocks`)
+        and brings its labels and weights.
     y, sample_weight : dask array, dask Series, array-like or None
         Partitioned like X (dask arrays with known chunk sizes are
         rechunked to X's rows); an in-memory array-like is accepted when
-        X's chunk sizes are known.
+        X's chunk sizes are known. None with a Dataset.
 
     Returns
     -------
@@ -123,10 +138,14 @@ def row_blocks(X, y=None, sample_weight=None):
     Raises
     ------
     TypeError
-        If X is not a dask collection.
+        If X is neither a dask collection nor a Dataset the workers can read.
     ValueError
-        If X is not 2-D or not numeric, or y or the weights cannot be aligned with X.
+        If X is not 2-D or not numeric, or y or the weights cannot be aligned
+        with X; if y or the weights are given with a Dataset.
     """
+    if isinstance(X, Dataset):
+        _check_no_arrays(y, sample_weight)
+        return dataset_row_blocks(X)
     if _is_frame(X):
         X, rows, names, n_features, dtype, feature_names = _frame_parts(X)
         sparse = False
@@ -135,9 +154,9 @@ def row_blocks(X, y=None, sample_weight=None):
         feature_names = None
     else:
         raise TypeError(
-            f"fastlr.dask.LogisticRegression trains on a dask array or dask DataFrame, got "
-            f"{type(X).__name__}. Wrap in-memory data with dask.array.from_array(X, chunks=...) "
-            f"or train it with fastlr.LogisticRegression."
+            f"fastlr.dask.LogisticRegression trains on a dask array, a dask DataFrame or a "
+            f"fastlr.Dataset of files, got {type(X).__name__}. Wrap in-memory data with "
+            f"dask.array.from_array(X, chunks=...) or train it with fastlr.LogisticRegression."
         )
     return RowBlocks(
         X,
@@ -265,6 +284,281 @@ def _check_blocks(name, n_values, n_blocks):
             f"{name} has {n_values} blocks but X has {n_blocks}; partition them alike (columns "
             f"of one DataFrame, or dask arrays with the same row chunks)."
         )
+
+
+# --------------------------------------------------------------------------
+# A fastlr.Dataset whose files the workers read themselves.
+# --------------------------------------------------------------------------
+
+
+class DatasetRef(NamedTuple):
+    """What a worker needs to read a Dataset's blocks: its arguments, never its rows.
+
+    Attributes
+    ----------
+    spec : fastlr.data.DatasetSpec
+        Opens the dataset (absolute paths, the same columns, dtype and blocks).
+    fingerprint : str
+        The client's :meth:`~fastlr.Dataset.fingerprint`: the files of another
+        version are opened anew on the workers, never read through a stale reader.
+    n_blocks : int
+        Blocks the client's metadata gave; a worker that sees another count
+        has other files.
+    """
+
+    spec: DatasetSpec
+    fingerprint: str
+    n_blocks: int
+
+
+def reads_on_workers(obj):
+    """Whether ``obj`` is a :class:`fastlr.Dataset` of files the workers can read at random."""
+    return isinstance(obj, Dataset) and obj.format in FILE_FORMATS
+
+
+def dataset_row_blocks(dataset, labels=True):
+    """The :class:`RowBlocks` of a Dataset of files, each block read on a worker.
+
+    The client opens the files' metadata only (block sizes, features,
+    dtype) and their fingerprint; each block is one task that opens the
+    dataset on its worker (once per process) and reads block ``k``
+    (:func:`read_dataset_block`). Block names carry the rows and the source:
+    ``"block 3 (rows 1200-1599) of /data/train"``.
+
+    Parameters
+    ----------
+    dataset : fastlr.Dataset
+        ``.npy``, shards, Parquet or the binary cache, at paths every worker can read.
+    labels : bool, default=True
+        Require the dataset's label (training, scoring); prediction needs none.
+
+    Returns
+    -------
+    blocks : RowBlocks
+
+    Raises
+    ------
+    TypeError
+        If the dataset is in memory or read sequentially (CSV, LIBSVM,
+        iterables), or its label, weight or columns are arrays in memory.
+    ValueError
+        If ``labels`` and the dataset has no label.
+    """
+    if not reads_on_workers(dataset):
+        where = (
+            "is read sequentially"
+            if dataset.format in ("csv", "libsvm")
+            else "is held in this process's memory"
+        )
+        raise TypeError(
+            f"{dataset.source} ({dataset.format}) {where}, so the workers cannot read its "
+            f"blocks themselves: fastlr.dask trains on a Dataset of files read at random "
+            f"(.npy, shards, Parquet, the binary cache). Convert it once with "
+            f"dataset.to_cache(path), on storage every worker can read, or pass the data as "
+            f"a dask array or DataFrame."
+        )
+    if labels and not dataset.has_label:
+        raise ValueError(
+            f"{dataset.source} has no labels; pass label= (a column, an index or a file) to "
+            f"fastlr.Dataset to train on it."
+        )
+    rows = dataset.block_sizes()
+    ref = DatasetRef(dataset.spec(), dataset.fingerprint(), len(rows))
+    starts = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])
+    prefix = f"fastlr-read-{dask.base.tokenize(ref)}"
+    places = [f"block {k} (rows {starts[k]}-{starts[k + 1] - 1})" for k in range(len(rows))]
+    reads = [
+        dask.delayed(read_dataset_block, pure=True, nout=3)(
+            ref, k, places[k], n_rows, dask_key_name=f"{prefix}-{k}"
+        )
+        for k, n_rows in enumerate(rows)
+    ]
+    names = dataset.feature_names
+    return RowBlocks(
+        [read[0] for read in reads],
+        [read[1] for read in reads] if dataset.has_label else None,
+        [read[2] for read in reads] if dataset.has_weight else None,
+        [f"{place} of {dataset.source}" for place in places],
+        int(dataset.n_features),
+        np.dtype(dataset.dtype),
+        bool(dataset.sparse),
+        None if names is None else np.asarray(names, dtype=object),
+        ref.fingerprint,
+    )
+
+
+def dataset_array(dataset):
+    """The features of a Dataset of files as a dask array, one chunk per block read on a worker.
+
+    Parameters
+    ----------
+    dataset : fastlr.Dataset
+        As :func:`dataset_row_blocks` takes it; the label is not needed.
+
+    Returns
+    -------
+    X : dask array of shape (n_samples, n_features)
+        Chunks of ndarrays, or of ``scipy.sparse.csr_matrix`` for sparse data.
+    """
+    blocks = dataset_row_blocks(dataset, labels=False)
+    d, dtype = blocks.n_features, blocks.dtype
+    meta = (
+        scipy.sparse.csr_matrix((0, d), dtype=dtype) if blocks.sparse else np.empty((0, d), dtype)
+    )
+    parts = [
+        da.from_delayed(x, shape=(n_rows, d), dtype=dtype, meta=meta)
+        for x, n_rows in zip(blocks.X, dataset.block_sizes(), strict=True)
+    ]
+    return da.concatenate(parts, axis=0)
+
+
+#: Datasets opened on this worker process, by (spec, fingerprint), most recent
+#: last: each holds the idle Datasets of that key (one per task thread that
+#: read at once, since a Dataset is read by one thread at a time).
+_OPENED = collections.OrderedDict()
+_OPENED_LOCK = threading.Lock()
+#: Versions of datasets kept open per process; older ones are closed.
+MAX_OPENED = 4
+SHARED_FILES = (
+    "The workers read a fastlr.Dataset's files themselves: put them on storage every worker "
+    "mounts at the same path (NFS, a cluster file system), or copy them to the same path on "
+    "every machine."
+)
+
+
+def read_dataset_block(ref, k, place, n_rows):
+    """Block ``k`` of the dataset ``ref``, read on this worker.
+
+    Parameters
+    ----------
+    ref : DatasetRef
+    k : int
+    place : str
+        How messages name the block: ``"block 3 (rows 1200-1599)"``.
+    n_rows : int
+        The block's rows by the client's metadata.
+
+    Returns
+    -------
+    X, y, sample_weight : arrays (or CSR, or None)
+        Owned by this process and writeable: memory-mapped blocks are copied.
+
+    Raises
+    ------
+    fastlr.DataError
+        A bad value, naming the file, the block and the row; or files that
+        differ from the client's.
+    OSError
+        A file missing or unreadable on this worker, naming the path and the worker.
+    """
+    with _opened_dataset(ref) as dataset:
+        try:
+            block = dataset.read_block(k)
+        except DataError as exc:
+            where = place if exc.where is None else f"{place}, {exc.where}"
+            raise DataError(exc.source, exc.problem, where) from exc
+        except OSError as exc:
+            raise _worker_os_error(exc, ref.spec.source) from exc
+    if block.n_rows != n_rows:
+        raise DataError(
+            ref.spec.source,
+            f"{_this_worker()} reads {block.n_rows} rows where the client's metadata gave "
+            f"{n_rows}: the files differ between the machines, or changed since the fit "
+            f"started. Give every worker the same files.",
+            place,
+        )
+    return _owned(block.X), _owned(block.y), _owned(block.sample_weight)
+
+
+@contextlib.contextmanager
+def _opened_dataset(ref):
+    """A Dataset on ``ref``'s files for this thread: an idle one of this process, or a new one."""
+    key = (ref.spec, ref.fingerprint)
+    with _OPENED_LOCK:
+        idle = _OPENED.pop(key, [])
+        _OPENED[key] = idle
+        dataset = idle.pop() if idle else None
+    if dataset is None:
+        dataset = _open_dataset(ref)
+    try:
+        yield dataset
+    finally:
+        with _OPENED_LOCK:
+            _OPENED.setdefault(key, []).append(dataset)
+            while len(_OPENED) > MAX_OPENED:
+                for stale in _OPENED.popitem(last=False)[1]:
+                    stale.close()
+
+
+def _open_dataset(ref):
+    spec = ref.spec
+    missing = [path for path in _spec_paths(spec) if not _exists(path)]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} does not exist on {_this_worker()}. {SHARED_FILES}")
+    try:
+        dataset = spec.open()
+    except DataError as exc:
+        raise DataError(exc.source, f"{exc.problem} (on {_this_worker()})", exc.where) from exc
+    except OSError as exc:
+        raise _worker_os_error(exc, spec.source) from exc
+    if dataset.n_blocks != ref.n_blocks:
+        raise DataError(
+            spec.source,
+            f"{_this_worker()} finds {dataset.n_blocks} blocks where the client found "
+            f"{ref.n_blocks}: the files differ between the machines, or changed since the "
+            f"fit started. Give every worker the same files.",
+        )
+    return dataset
+
+
+def _worker_os_error(exc, path):
+    """``exc`` (an OSError) again, naming this worker and the dataset, of the same type."""
+    error = type(exc) if type(exc).__module__ == "builtins" else OSError
+    return error(f"{_this_worker()} cannot read {path}: {exc}. {SHARED_FILES}")
+
+
+def _spec_paths(spec):
+    """The paths a worker opens: the source, and an ``.npy`` source's label and weight files."""
+    paths = [spec.source]
+    if spec.format == "npy":
+        paths += [value for value in (spec.label, spec.weight) if isinstance(value, str)]
+    return paths
+
+
+def _exists(path):
+    if os.path.exists(path):
+        return True
+    return any(c in path for c in "*?[") and bool(glob.glob(path, recursive=True))
+
+
+def _this_worker():
+    try:
+        return f"worker {get_worker().address}"
+    except ValueError:  # not in a worker task (a direct call)
+        return "this process"
+
+
+def _owned(array):
+    """``array`` in memory of its own and writeable, copied when it is not.
+
+    A read-only (memory-mapped) block or a view into a larger array would
+    keep a file map or a whole shard alive with the block, and numba
+    compiles read-only arrays as another type.
+    """
+    if array is None:
+        return None
+    if scipy.sparse.issparse(array):
+        parts = (array.data, array.indices, array.indptr)
+        return array if all(map(_self_contained, parts)) else array.copy()
+    array = np.asarray(array)
+    return array if _self_contained(array) else array.copy()
+
+
+def _self_contained(array):
+    base = array
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    return bool(array.flags.writeable) and base.nbytes <= array.nbytes
 
 
 # --------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 import copy
 import functools
 import types
-import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
@@ -33,6 +32,7 @@ from ._validation import (
     show_labels,
     validate_features,
 )
+from ._warnings import warn
 from .data import Dataset
 from .kernels import maths
 
@@ -365,7 +365,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             With ``warm_start=True``, when the previous model has other
             classes or another number of features than X and y.
         """
-        self._check_penalty(stacklevel=4)
+        self._check_penalty()
         with numba_threads(self.n_jobs):
             if isinstance(X, Dataset):
                 fitted = self._fit_dataset(X, y, sample_weight, validation, checkpoint)
@@ -519,14 +519,12 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         result = solve(objective, self.solver, options, coef0, intercept0, state=state)
         return {**features, "classes_": model_classes, **self._result_attributes(result)}
 
-    def _check_penalty(self, stacklevel=3):
+    def _check_penalty(self):
         """Raise for parameters that cannot go together; warn about those a fit ignores.
 
         The warnings are scikit-learn 1.8's: a FutureWarning for ``penalty``
         (deprecated) and for ``l1_ratio=None``, a UserWarning for a parameter
-        that the penalty leaves unused. ``stacklevel`` points them at the
-        caller of the public method (``fit`` runs inside scikit-learn's
-        ``_fit_context`` wrapper: 4).
+        that the penalty leaves unused, pointed at the caller's line.
         """
         if self.average and self.solver != "sgd":
             raise ValueError(
@@ -538,7 +536,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                 "penalty='elasticnet' needs l1_ratio, the L1 share in [0, 1] (e.g. 0.5)."
             )
         for message, category in _penalty_warnings(self):
-            warnings.warn(message, category, stacklevel=stacklevel)
+            warn(message, category)
 
     def _resolved_penalty(self):
         """``(name, l1_ratio)`` of the penalty a fit uses; ``name`` None: no penalty.

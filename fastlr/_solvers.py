@@ -8,7 +8,6 @@ L-BFGS iteration); every pass over the samples is compiled.
 import contextlib
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numba
@@ -19,6 +18,7 @@ from sklearn.utils import check_random_state
 from . import _drive, _fista, _gap
 from . import _lbfgs as _lbfgs_core
 from ._threads import one_blas_thread
+from ._warnings import warn
 from .kernels import steps
 
 SOLVERS = ("lbfgs", "gd", "sgd", "minibatch")
@@ -215,12 +215,11 @@ def _starting_point(solver, options, coef, intercept, state):
     return a fresh (or the given) state, which ``partial_fit`` continues.
     """
     if options.tol is not None:
-        warnings.warn(
+        warn(
             f"{solver} failed to converge after 0 iterations: max_iter=0 returns the starting "
             f"point (zeros, or the previous solution with warm_start=True) untrained. Set "
             f"max_iter to 1 or more to train.",
             ConvergenceWarning,
-            stacklevel=4,
         )
     if solver in STOCHASTIC:
         state = StochasticState() if state is None else state
@@ -336,13 +335,12 @@ def _warn_gd_max_iter(options, optimality):
         if options.learning_rate in ("constant", "invscaling")
         else "or use solver='lbfgs', which needs fewer passes over the data"
     )
-    warnings.warn(
+    warn(
         f"gd failed to converge after {options.max_iter} iterations "
         f"(max_iter={options.max_iter}): the largest entry of its proximal gradient mapping, "
         f"{optimality:.3g}, is above tol={options.tol}. Increase max_iter, raise tol, scale X "
         f"(e.g. with sklearn.preprocessing.StandardScaler), {hint}.",
         ConvergenceWarning,
-        stacklevel=4,
     )
 
 
@@ -357,24 +355,22 @@ def _warn_gd_rose(options, objectives):
     first, last = objectives[0], objectives[-1]
     if not last > first:
         return False
-    warnings.warn(
+    warn(
         f"The gd solver diverged: its objective rose from {first:.6g} to {last:.6g} in "
         f"{len(objectives)} iterations, its steps too large for X's scale. Use a smaller "
         f"eta0, or learning_rate='auto' (a step that adapts).",
         ConvergenceWarning,
-        stacklevel=4,
     )
     return True
 
 
 def _warn_gd_stalled(options, n_iter, optimality):
-    warnings.warn(
+    warn(
         f"gd failed to converge after {n_iter} iterations: "
         f"{_fista.MESSAGES[_fista.STALLED]}, with the largest entry of its proximal gradient "
         f"mapping, {optimality:.3g}, above tol={options.tol}. Raise tol, or fit float64 X "
         f"for more precision.",
         ConvergenceWarning,
-        stacklevel=4,
     )
 
 
@@ -696,7 +692,7 @@ def _check_stochastic_result(objective, solver, options, result, stopped):
         )
     else:
         return
-    warnings.warn(message, ConvergenceWarning, stacklevel=5)
+    warn(message, ConvergenceWarning)
 
 
 def _describe_distance(distance):
@@ -737,12 +733,11 @@ def _warn_diverged(solver, options, objective, loss):
         if options.learning_rate in ("constant", "invscaling")
         else "scale X (e.g. with sklearn.preprocessing.StandardScaler)"
     )
-    warnings.warn(
+    warn(
         f"The {solver} solver diverged: the loss of its last epoch, {loss:.3g}, is more than "
         f"twice that of the model with all weights 0 ({zero:.3g}); its steps are too large "
         f"for X's scale. To fix it, {advice}.",
         ConvergenceWarning,
-        stacklevel=4,
     )
     return True
 
@@ -865,12 +860,11 @@ def _lbfgs(objective, solver, options, coef, intercept):
             optimality = iterations.optimality[-1] if iterations.optimality else np.nan
             _warn_lbfgs_max_iter(options, optimality, objective.l1 > 0)
     elif result.status == _lbfgs_core.SEARCH_FAILED:
-        warnings.warn(
+        warn(
             f"lbfgs failed to converge after {result.n_iter} iterations: {result.message}. "
             f"Scale X (e.g. with sklearn.preprocessing.StandardScaler) or decrease C "
             f"(stronger regularization).",
             ConvergenceWarning,
-            stacklevel=3,
         )
     coef, intercept = objective.unpack(result.x)
     return iterations.result(coef, intercept, result.n_iter)
@@ -898,11 +892,10 @@ def _minimize(evaluate, x0, callback, options, l1=0.0, n_penalized=0, saver=None
 
 def _warn_lbfgs_max_iter(options, optimality, orthant_wise=False):
     measure = "pseudo-gradient entry" if orthant_wise else "gradient entry"
-    warnings.warn(
+    warn(
         f"lbfgs failed to converge after {options.max_iter} iterations "
         f"(max_iter={options.max_iter}): the largest {measure}, {optimality:.3g}, is above "
         f"tol={options.tol}. Increase max_iter, or scale X (e.g. with "
         f"sklearn.preprocessing.StandardScaler).",
         ConvergenceWarning,
-        stacklevel=4,
     )

@@ -15,7 +15,7 @@ from .kernels import CsrArrays, reduction
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-def as_features(X, *, name="X"):
+def as_features(X, *, name="X", check_finite=True):
     """Return X as a C-contiguous, finite float32/float64 2-D array.
 
     float32 and float64 input keep their dtype and, when already C-contiguous,
@@ -28,6 +28,10 @@ def as_features(X, *, name="X"):
         Training or prediction data.
     name : str, default="X"
         Name used in error messages.
+    check_finite : bool, default=True
+        Scan X for NaN and infinity. False leaves that pass to a caller whose
+        own pass over X shows them (a non-finite gradient sum), which then
+        calls again with True to raise the error.
 
     Returns
     -------
@@ -36,7 +40,7 @@ def as_features(X, *, name="X"):
     Raises
     ------
     ValueError
-        If X is empty, not 2-D, non-numeric, or holds NaN or infinity.
+        If X is empty, not 2-D, non-numeric, or (``check_finite``) holds NaN or infinity.
     TypeError
         If X is a scipy sparse matrix (these functions take dense X).
     """
@@ -45,8 +49,9 @@ def as_features(X, *, name="X"):
     _check_numeric_dtype(X, name)
     with _numeric_errors(name):
         return check_array(
-            X, dtype=list(FLOAT_DTYPES), order="C", input_name=name, estimator="fastlr"
-        )
+            X, dtype=list(FLOAT_DTYPES), order="C", input_name=name, estimator="fastlr",
+            ensure_all_finite=check_finite,
+        )  # fmt: skip
 
 
 # Densifying is worth suggesting only when the dense copy is small.

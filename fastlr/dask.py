@@ -3,7 +3,9 @@
 The estimator of :class:`fastlr.LogisticRegression` (same parameters, same
 objective, same fitted attributes) for data that lives on a
 ``dask.distributed`` cluster: dask arrays (ndarray or scipy.sparse chunks),
-dask DataFrames (chunk sizes may be unknown), with sample and class weights.
+dask DataFrames (chunk sizes may be unknown), with sample and class weights,
+and :class:`fastlr.Dataset` files (``.npy``, shards, Parquet, the binary
+cache) that each worker reads itself.
 As LightGBM's and XGBoost's Dask estimators do, it takes a ``client`` or
 uses the current one::
 
@@ -48,8 +50,10 @@ from ._checkpoint import checkpoint_params, solve_with_checkpoints
 from ._datafits import BinaryLoss, MultinomialLoss
 from ._logistic import LogisticRegression as _LocalLogisticRegression
 from ._logistic import _encode_labels
+from ._streaming import check_dataset_features
 from ._threads import resolve_n_jobs
 from ._validation import class_weights
+from .data import Dataset
 
 __all__ = ["LogisticRegression"]
 
@@ -164,7 +168,7 @@ class LogisticRegression(_LocalLogisticRegression):
     # Fitting
     # ------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None, *, checkpoint=None):
+    def fit(self, X, y=None, sample_weight=None, *, checkpoint=None):
         """Fit the model on a Dask cluster.
 
         The fitted attributes are set together once the solver has finished;
@@ -173,19 +177,35 @@ class LogisticRegression(_LocalLogisticRegression):
 
         Parameters
         ----------
-        X : dask array of shape (n_samples, n_features), or dask DataFrame
+        X : dask array of shape (n_samples, n_features), dask DataFrame, or fastlr.Dataset
             Chunks of ndarrays or scipy.sparse matrices; float32 chunks train
             in float32. Chunk sizes may be unknown.
+
+            A :class:`fastlr.Dataset` of files read at random (an ``.npy``
+            file, a folder or glob of ``.npy`` / ``.npz`` shards, Parquet,
+            the binary cache) is read by the workers themselves, one task per
+            block: the client opens the files' metadata only and sends the
+            dataset's arguments (relative paths made absolute), never rows.
+            Every worker must see the files at the same path (a shared file
+            system, or copies at the same path on every machine); a file a
+            worker cannot find raises ``FileNotFoundError`` naming the path
+            and the worker. The labels and weights come from the dataset
+            (``y`` and ``sample_weight`` stay None); the fit reaches the
+            optimum of ``fastlr.LogisticRegression().fit(dataset)``. A
+            dataset in memory or read sequentially (CSV, LIBSVM, iterables)
+            raises a ``TypeError``: convert it with ``dataset.to_cache(path)``
+            or pass a dask collection.
         y : dask array or dask Series of shape (n_samples,)
             Labels of any type, partitioned like X (an in-memory array is
-            split like X when X's chunk sizes are known).
+            split like X when X's chunk sizes are known). None with a Dataset.
         sample_weight : dask array or dask Series of shape (n_samples,), default=None
-            Non-negative weights, partitioned like X.
+            Non-negative weights, partitioned like X. None with a Dataset.
         checkpoint : fastlr.Checkpoint, optional
             Save the solver's whole state on the client every ``every``
             iterations, atomically; ``Checkpoint(..., resume=True)`` continues
-            an interrupted fit (same data graph, same parameters) to the model
-            of a fit never interrupted, as on one machine.
+            an interrupted fit (same data graph, or a Dataset with the same
+            :meth:`~fastlr.Dataset.fingerprint`, and the same parameters) to the
+            model of a fit never interrupted, as on one machine.
 
         Returns
         -------
@@ -195,13 +215,19 @@ class LogisticRegression(_LocalLogisticRegression):
         ------
         ValueError
             Bad input; a problem found in one block (NaN, a wrong length, a
-            negative weight) names that block.
+            negative weight) names that block, and for a Dataset the file
+            (a :class:`fastlr.DataError`).
+        TypeError
+            X is neither a dask collection nor a Dataset the workers can read.
+        OSError
+            A Dataset's file missing or unreadable on a worker
+            (``FileNotFoundError``, ...), naming the path and the worker.
         """
         self._validate_params()
         self._check_penalty()
         self._check_cluster_solver()
         client = self._get_client()
-        blocks = _distributed.row_blocks(X, y, sample_weight)
+        blocks = self._row_blocks(X, y, sample_weight)
         with _distributed.ClusterData(client, blocks) as data:
             objective, classes = self._prepare(client, data)
             coef0, intercept0 = self._warm_start_point(blocks.n_features, classes)
@@ -214,6 +240,16 @@ class LogisticRegression(_LocalLogisticRegression):
         # All fitted attributes replaced in one step, as the in-memory fit does.
         self._commit({**features, "classes_": classes, **self._result_attributes(result)})
         return self
+
+    @staticmethod
+    def _row_blocks(X, y, sample_weight):
+        """The :class:`~fastlr._distributed.RowBlocks` of labelled training or scoring data."""
+        if y is None and not isinstance(X, Dataset):
+            raise ValueError(
+                "y is required: pass the labels as a dask array or Series partitioned like X, "
+                "or X as a fastlr.Dataset with label=."
+            )
+        return _distributed.row_blocks(X, y, sample_weight)
 
     def _prepare(self, client, data):
         """Validate, summarize and encode the blocks; return the objective on the cluster."""
@@ -277,12 +313,13 @@ class LogisticRegression(_LocalLogisticRegression):
 
         The data is named by dask's token of the collections: the same graph
         (the same files read the same way, the same persisted arrays) has
-        the same token.
+        the same token; a Dataset by its fingerprint, as on one machine.
         """
         params = self.get_params(deep=False)
         params.pop("client")
+        data = blocks.fingerprint or dask.base.tokenize(*collections)
         return {
-            "data": dask.base.tokenize(*collections),
+            "data": data,
             "params": checkpoint_params(params),
             "solver": self.solver,
             "classes": classes.tolist(),
@@ -317,7 +354,8 @@ class LogisticRegression(_LocalLogisticRegression):
         """Not available on a cluster: see ``solver``."""
 
     # ------------------------------------------------------------------
-    # Prediction, lazily on dask collections, in memory otherwise
+    # Prediction, lazily on dask collections and Datasets of files, in
+    # memory otherwise
     # ------------------------------------------------------------------
 
     def decision_function(self, X):
@@ -325,8 +363,11 @@ class LogisticRegression(_LocalLogisticRegression):
 
         Parameters
         ----------
-        X : dask array or dask DataFrame of shape (n_samples, n_features)
-            In-memory input is scored in memory, as
+        X : dask array or dask DataFrame of shape (n_samples, n_features), or fastlr.Dataset
+            A Dataset of files (as :meth:`fit` takes it) is read by the
+            workers, one chunk per block. Input the workers cannot read
+            (in-memory arrays, a Dataset in memory or read sequentially) is
+            scored in memory, as
             :meth:`fastlr.LogisticRegression.decision_function` does.
 
         Returns
@@ -334,48 +375,66 @@ class LogisticRegression(_LocalLogisticRegression):
         scores : dask array of shape (n_samples,) or (n_samples, n_classes)
         """
         check_is_fitted(self)
-        if not _distributed.is_dask_collection(X):
+        on_cluster = self._cluster_input(X)
+        if on_cluster is None:
             return super().decision_function(X)
         width = None if self.classes_.shape[0] == 2 else self.classes_.shape[0]
-        return self._lazy(X, "decision_function", width, self.coef_.dtype)
+        return self._lazy(on_cluster, "decision_function", width, self.coef_.dtype)
 
     def predict_proba(self, X):
         """Class probabilities, as a dask array of shape (n_samples, n_classes)."""
         check_is_fitted(self)
-        if not _distributed.is_dask_collection(X):
+        on_cluster = self._cluster_input(X)
+        if on_cluster is None:
             return super().predict_proba(X)
-        return self._lazy(X, "predict_proba", self.classes_.shape[0], self.coef_.dtype)
+        return self._lazy(on_cluster, "predict_proba", self.classes_.shape[0], self.coef_.dtype)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`, as a dask array."""
         check_is_fitted(self)
-        if not _distributed.is_dask_collection(X):
+        on_cluster = self._cluster_input(X)
+        if on_cluster is None:
             return super().predict_log_proba(X)
-        return self._lazy(X, "predict_log_proba", self.classes_.shape[0], self.coef_.dtype)
+        width = self.classes_.shape[0]
+        return self._lazy(on_cluster, "predict_log_proba", width, self.coef_.dtype)
 
     def predict(self, X):
         """Predicted labels, as a dask array of shape (n_samples,)."""
         check_is_fitted(self)
-        if not _distributed.is_dask_collection(X):
+        on_cluster = self._cluster_input(X)
+        if on_cluster is None:
             return super().predict(X)
-        return self._lazy(X, "predict", None, self.classes_.dtype)
+        return self._lazy(on_cluster, "predict", None, self.classes_.dtype)
 
-    def score(self, X, y, sample_weight=None):
+    def _cluster_input(self, X):
+        """X as a dask collection when it is one or the workers can read it; else None."""
+        if _distributed.is_dask_collection(X):
+            return X
+        if _distributed.reads_on_workers(X):
+            check_dataset_features(self, X)
+            return _distributed.dataset_array(X)
+        return None
+
+    def score(self, X, y=None, sample_weight=None):
         """Mean accuracy (weighted by ``sample_weight``), computed on the cluster.
 
         Parameters
         ----------
-        X : dask array or dask DataFrame
-        y, sample_weight : partitioned like X (see :meth:`fit`)
+        X : dask array, dask DataFrame or fastlr.Dataset
+            A Dataset of files is read by the workers, its labels and weights
+            from it; other in-memory input is scored in memory.
+        y, sample_weight : partitioned like X (see :meth:`fit`); None with a Dataset
 
         Returns
         -------
         score : float
         """
         check_is_fitted(self)
-        if not _distributed.is_dask_collection(X):
+        if not (_distributed.is_dask_collection(X) or _distributed.reads_on_workers(X)):
             return super().score(X, y, sample_weight=sample_weight)
-        blocks = _distributed.row_blocks(X, y, sample_weight)
+        if isinstance(X, Dataset):
+            check_dataset_features(self, X)
+        blocks = self._row_blocks(X, y, sample_weight)
         self._check_features(blocks.n_features)
         model = dask.delayed(self.to_local(), pure=True)
         weights = blocks.sample_weight or [None] * len(blocks.X)

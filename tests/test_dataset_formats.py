@@ -8,6 +8,8 @@ a DataError naming the file, the line / row group / row, and the problem.
 
 import gzip
 import os
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -599,3 +601,51 @@ def test_text_scan_progress_counts_file_bytes(tmp_path, capsys):
     # Off a terminal the scan logs one line at its end, counting the file's bytes.
     size = _bytes_text(path.stat().st_size)
     assert f"scanning {path}: {size} in " in err, err
+
+
+def _files_of_each_format(X, y, w):
+    """Relative paths (the working directory is the data's folder) and their Dataset arguments."""
+    np.save("X.npy", dense(X))
+    np.save("y.npy", y)
+    write_npz_shards(Path("shards"), X, y, w)
+    write_parquet("data.parquet", X, y, w)
+    Dataset(X, label=y, weight=w).to_cache("cache")
+    return {
+        "npy": ("X.npy", dict(label="y.npy", block_rows=15)),
+        "shards": ("shards", dict(label="y", weight="w")),
+        "parquet": ("data.parquet", dict(label="label", weight="weight", columns=["f1", "f0"])),
+        "cache": ("cache", dict(block_rows=20, verify=True)),
+    }
+
+
+def test_spec_opens_the_same_dataset_in_another_directory(tmp_path, monkeypatch):
+    """The spec is small and picklable, with absolute paths; it reads the same blocks."""
+    X, y, w = make_data(n=60)
+    monkeypatch.chdir(tmp_path)
+    for fmt, (source, options) in _files_of_each_format(X, y, w).items():
+        dataset = Dataset(source, dtype="float32", **options)
+        spec = dataset.spec()
+        assert spec.format == fmt and os.path.isabs(spec.source)
+        assert pickle.loads(pickle.dumps(spec)) == spec and hash(spec) == hash(spec)
+        expected = collect(dataset)[:3]
+        monkeypatch.chdir(tmp_path.parent)
+        reopened = spec.open()
+        assert reopened.block_sizes() == dataset.block_sizes()
+        assert reopened.dtype == np.float32 and reopened.feature_names == dataset.feature_names
+        for ours, theirs in zip(collect(reopened)[:3], expected, strict=True):
+            assert (ours is None and theirs is None) or np.array_equal(dense(ours), dense(theirs))
+        monkeypatch.chdir(tmp_path)
+
+
+def test_spec_refuses_data_another_process_cannot_open(tmp_path):
+    X, y, _ = make_data(n=30)
+    path = write_csv(tmp_path / "d.csv", X, y)
+    csv = Dataset(path, label="label")
+    with pytest.raises(TypeError, match=r"\(csv\) cannot be opened again.*to_cache"):
+        csv.spec()
+    assert csv.block_sizes() == csv.scan().block_rows
+    with pytest.raises(TypeError, match=r"\(array\) cannot be opened again"):
+        Dataset(X, label=y).spec()
+    np.save(tmp_path / "X.npy", X)
+    with pytest.raises(TypeError, match=r"weight of .*X\.npy is a ndarray held in this process"):
+        Dataset(tmp_path / "X.npy", weight=np.ones(30)).spec()

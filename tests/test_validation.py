@@ -78,6 +78,29 @@ def test_gradient_rejects_bad_data(small_problem, make, error, match):
         fastlr.gradient(X, y, np.zeros(5), 0.0, sample_weight=sw)
 
 
+@pytest.mark.parametrize("method", ["loop", "vectorized", "parallel"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_finds_non_finite_x_from_its_sums(method, value, dtype):
+    """X is scanned for NaN and infinity only when the sums are not finite: they always show.
+
+    The entry sits in a row of weight zero, under a zero coefficient, on a
+    row whose label its score would match: no product may hide it.
+    """
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((5000, 7)).astype(dtype)
+    y = (rng.random(5000) < 0.5).astype(dtype)
+    X[4321, 2] = value
+    y[4321] = 1.0
+    weights = np.ones(5000)
+    weights[4321] = 0.0
+    coef = rng.standard_normal(7)
+    coef[2] = 0.0
+    name = "NaN" if np.isnan(value) else "infinity"
+    with pytest.raises(ValueError, match=f"X contains {name}"):
+        fastlr.gradient(X, y, coef, 0.0, method=method, sample_weight=weights)
+
+
 @pytest.mark.parametrize(
     "y, match",
     [

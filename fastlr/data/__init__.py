@@ -8,6 +8,8 @@ Dataset
     in blocks through ``reset`` / ``next_block`` / ``read_block``.
 Block, DatasetInfo
     What a block holds; what the first pass (``scan``) learns.
+DatasetSpec
+    The arguments that open a file-backed Dataset again in another process.
 DataError
     Malformed data, naming the source, the place and the problem.
 write_cache
@@ -17,9 +19,17 @@ PredictionWriter
 """
 
 from ._cache import write_cache
-from ._dataset import Dataset
+from ._dataset import Dataset, DatasetSpec
 from ._errors import DataError
 from ._types import Block, DatasetInfo
 from ._writer import PredictionWriter
 
-__all__ = ["Block", "DataError", "Dataset", "DatasetInfo", "PredictionWriter", "write_cache"]
+__all__ = [
+    "Block",
+    "DataError",
+    "Dataset",
+    "DatasetInfo",
+    "DatasetSpec",
+    "PredictionWriter",
+    "write_cache",
+]

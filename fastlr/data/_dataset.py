@@ -3,6 +3,7 @@
 import glob
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -25,6 +26,9 @@ FORMAT_OPTIONS = {
     "cache": ("verify",),
 }
 _CSV_SUFFIXES = (".csv", ".tsv")
+#: Formats that another process opens from the files alone and reads at random
+#: (:meth:`Dataset.spec`).
+FILE_FORMATS = ("npy", "shards", "parquet", "cache")
 
 
 def progress_bar(enabled, description, total, unit):
@@ -191,6 +195,52 @@ def _no_columns(label, weight, columns, what):
         raise TypeError(f"{', '.join(given)} cannot be given for {what}.")
 
 
+class DatasetSpec(NamedTuple):
+    """The arguments that open a file-backed :class:`Dataset` again, in any process.
+
+    Small and picklable (paths, column names or indices, options; never
+    data), and hashable. Made by :meth:`Dataset.spec`; :meth:`open` returns
+    a new Dataset on the same files, read the same way.
+    """
+
+    source: str
+    format: str
+    label: object
+    weight: object
+    columns: object
+    dtype: str
+    block_rows: int | None
+    n_features: int | None
+    options: tuple
+
+    def open(self):
+        """A new :class:`Dataset` on these files, with these arguments."""
+        columns = self.columns if not isinstance(self.columns, tuple) else list(self.columns)
+        return Dataset(
+            self.source, format=self.format, label=self.label, weight=self.weight,
+            columns=columns, dtype=self.dtype, block_rows=self.block_rows,
+            n_features=self.n_features, **dict(self.options),
+        )  # fmt: skip
+
+
+def _spec_value(value, what, source, fmt):
+    """A label, weight or columns argument as a plain, hashable value (paths made absolute)."""
+    is_path = isinstance(value, os.PathLike) or (isinstance(value, str) and value.endswith(".npy"))
+    if fmt == "npy" and is_path:  # a 1-D .npy file beside the source
+        return os.path.abspath(value)
+    if value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if what == "columns" and isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(item.item() if isinstance(item, np.generic) else item for item in value)
+    raise TypeError(
+        f"{what} of {source} is a {type(value).__name__} held in this process's memory, so "
+        f"another process cannot open the dataset from its files. Save it as a .npy file "
+        f"and pass its path, or pass a column name or index."
+    )
+
+
 class Dataset:
     """Training data in memory or on disk, read in blocks through one small protocol.
 
@@ -354,6 +404,48 @@ class Dataset:
     def info(self):
         """The :class:`DatasetInfo`; scans the data on first access."""
         return self.scan()
+
+    def block_sizes(self):
+        """Rows of each block: from the source's metadata, or a scan for sequential sources.
+
+        Returns
+        -------
+        rows : tuple of int
+        """
+        rows = self._reader.block_rows()
+        return tuple(int(n) for n in rows) if rows is not None else self.scan().block_rows
+
+    def spec(self):
+        """The :class:`DatasetSpec` that opens this dataset again, e.g. in another process.
+
+        Paths are made absolute, so that a process with another working
+        directory finds the same files. The files are not read.
+
+        Returns
+        -------
+        spec : DatasetSpec
+
+        Raises
+        ------
+        TypeError
+            If the data are not files read at random (``.npy``, shards,
+            Parquet, the binary cache), or if the label, weight or columns
+            are arrays in memory.
+        """
+        if self.format not in FILE_FORMATS:
+            raise TypeError(
+                f"{self.source} ({self.format}) cannot be opened again from its arguments: only "
+                f"{', '.join(FILE_FORMATS)} data are files read at random. Convert it with "
+                f"dataset.to_cache(path)."
+            )
+        label, weight, columns, _, block_rows, n_features, options = self._options
+        return DatasetSpec(
+            os.path.abspath(self.source), self.format,
+            _spec_value(label, "label", self.source, self.format),
+            _spec_value(weight, "weight", self.source, self.format),
+            _spec_value(columns, "columns", self.source, self.format), self.dtype.name, block_rows,
+            None if n_features is None else int(n_features), tuple(sorted(options.items())),
+        )  # fmt: skip
 
     def __repr__(self):
         return f"Dataset({self.source!r}, format={self.format!r}, dtype={self.dtype.name})"
