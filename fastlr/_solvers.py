@@ -143,7 +143,7 @@ class _History:
                 f"{rate:,.0f} samples/s, {now:.3f} s"
             )
             progress = self.options.progress
-            progress.line(line) if progress is not None else print(line)
+            progress.line(line) if progress is not None else print(line, flush=True)
         tol = self.options.tol
         if tol is None:
             return False
@@ -396,7 +396,7 @@ class _Iterations:
                 f"[{self.solver}] iteration {len(self.loss)}: objective {value:.10g}, "
                 f"optimality {optimality:.3g}, {now:.3f} s"
             )
-            self.progress.line(line) if self.progress is not None else print(line)
+            self.progress.line(line) if self.progress is not None else print(line, flush=True)
 
     def result(self, coef, intercept, n_iter):
         return SolverResult(
