@@ -189,6 +189,8 @@ class StreamedDatafit:
         self.n_outputs = loss.n_outputs
         self.curvature = loss.curvature
         self.total_weight = total_weight
+        # _row_norm_statistics: {(intercept_term, feature_scale): {(kind, scale): value}}
+        self._row_norms = {}
         self.kernels = kernels.family(
             kernels.CsrArrays(None, None, None, 0) if info.sparse else np.empty(0),
             loss.multinomial,
@@ -323,25 +325,57 @@ class StreamedDatafit:
         return total, t
 
     def max_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
-        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
-        largest = 0.0
-        for block in self.prepared_blocks():
-            norms = squared_row_norms(block.matrix, feature_scale)
-            norms += intercept_term * feature_scale * feature_scale
-            weights = block.sw * scale if block.sw.shape[0] else 1.0
-            if block.n_rows:
-                largest = max(largest, float(np.max(weights * norms)))
+        """``max_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass.
+
+        The pass also sums the row norms as :meth:`mean_weighted_row_norm`
+        does, and keeps both: see :meth:`_row_norm_statistics`.
+        """
+        largest, _ = self._row_norm_statistics(scale, 1.0, intercept_term, feature_scale)
         return largest
 
     def mean_weighted_row_norm(self, scale, intercept_term, feature_scale=1.0):
-        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass."""
-        total = 0.0
-        for block in self.prepared_blocks():
-            norms = squared_row_norms(block.matrix, feature_scale)
-            norms += intercept_term * feature_scale * feature_scale
-            weights = block.sw * scale if block.sw.shape[0] else 1.0
-            total += float(np.sum(weights * norms))
+        """``mean_i (scale sw_i) (||s x_i||^2 + s^2 intercept_term)``, in one pass.
+
+        The pass also finds the largest as :meth:`max_weighted_row_norm` does,
+        and keeps both: see :meth:`_row_norm_statistics`.
+        """
+        max_scale = self._step_weight_scale()
+        _, total = self._row_norm_statistics(max_scale, scale, intercept_term, feature_scale)
         return total / max(self.n_samples, 1)
+
+    def _step_weight_scale(self):
+        """``n / W``: the weight scale minibatch's "auto" step asks the largest row norm at.
+
+        See :meth:`fastlr._datafits.Objective.minibatch_lipschitz_constant`.
+        """
+        return self.n_samples / self.total_weight if self.total_weight else 1.0
+
+    def _row_norm_statistics(self, max_scale, sum_scale, intercept_term, feature_scale):
+        """``(max_i, sum_i)`` of the weighted row norms, at their own weight scales.
+
+        The "auto" step of minibatch asks for the largest at ``n / W`` and the
+        mean at 1: both come from the first pass and are kept, so the step
+        reads the data once for them instead of twice. Each is computed per
+        block by the same expression as when asked for alone, so a fit's step
+        is bitwise the same whichever is asked first.
+        """
+        key = (intercept_term, feature_scale)
+        kept = self._row_norms.get(key, {})
+        wanted = {("max", max_scale), ("sum", sum_scale)}
+        if wanted - kept.keys():
+            largest = total = 0.0
+            for block in self.prepared_blocks():
+                norms = squared_row_norms(block.matrix, feature_scale)
+                norms += intercept_term * feature_scale * feature_scale
+                has_sw = block.sw.shape[0] > 0
+                weights = block.sw * max_scale if has_sw else 1.0
+                if block.n_rows:
+                    largest = max(largest, float(np.max(weights * norms)))
+                weights = block.sw * sum_scale if has_sw else 1.0
+                total += float(np.sum(weights * norms))
+            kept = {("max", max_scale): largest, ("sum", sum_scale): total}
+            self._row_norms[key] = kept
+        return kept[("max", max_scale)], kept[("sum", sum_scale)]
 
     def gram_matvec(self, v, v0, weight_scale=1.0):
         """``A^T (c W) A [v, v0]`` with ``A = [X, 1]``, summed over the blocks in one pass."""

@@ -128,13 +128,17 @@ def test_a_streamed_fit_is_bitwise_reproducible():
 
 @pytest.mark.parametrize("solver", ["sgd", "minibatch"])
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_stochastic_epochs_in_order_take_the_in_memory_steps(solver, n_classes):
-    """Rows in order, blocks of whole batches: the same updates, the state carried across."""
+@pytest.mark.parametrize("schedule", [dict(learning_rate="invscaling", eta0=0.05), {}])
+def test_stochastic_epochs_in_order_take_the_in_memory_steps(solver, n_classes, schedule):
+    """Rows in order, blocks of whole batches: the same updates, the state carried across.
+
+    The default ("auto") schedule's step comes from the row norms, summed block by
+    block when streamed: equal to the in-memory step up to rounding.
+    """
     X, y, w = make_problem(n=480, n_classes=n_classes, seed=2)
     params = dict(
-        solver=solver, shuffle=False, max_iter=3, tol=None, learning_rate="invscaling",
-        eta0=0.05, batch_size=40, alpha=1e-3,
-    )  # fmt: skip
+        solver=solver, shuffle=False, max_iter=3, tol=None, batch_size=40, alpha=1e-3, **schedule
+    )
     streamed = fastlr.LogisticRegression(**params).fit(
         fastlr.Dataset(X, label=y, weight=w, block_rows=120)
     )
@@ -264,6 +268,36 @@ def test_a_pass_reports_its_progress():
     grad, grad_b = np.zeros(X.shape[1]), np.zeros(1)
     datafit.gradient_sums(np.zeros(X.shape[1]), np.zeros(1), True, grad, grad_b)
     assert "pass 1: 300 rows in" in out.getvalue() and "rows/s" in out.getvalue()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_auto_step_reads_the_row_norms_once(weighted):
+    """minibatch's step asks the mean (scale 1) and then the largest (scale n / W) row
+    norm: one pass gives both, each bitwise what a pass of its own gives."""
+    X, y, w = make_problem(n=300)
+    data = fastlr.Dataset(X, label=y, weight=w if weighted else None, block_rows=70)
+
+    def fresh():
+        return _streaming.streamed_datafit(data)[0]
+
+    datafit = fresh()
+    step_scale = datafit.n_samples / datafit.total_weight
+    passes = datafit.passes
+    mean = datafit.mean_weighted_row_norm(1.0, 1.0)
+    largest = datafit.max_weighted_row_norm(step_scale, 1.0)
+    assert datafit.passes == passes + 1
+    assert mean == fresh().mean_weighted_row_norm(1.0, 1.0)
+    assert largest == fresh().max_weighted_row_norm(step_scale, 1.0)
+    weights = w * step_scale if weighted else 1.0
+    norms = (X * X).sum(axis=1) + 1.0
+    np.testing.assert_allclose(largest, np.max(weights * norms), rtol=1e-15)
+    np.testing.assert_allclose(mean, np.mean((w if weighted else 1.0) * norms), rtol=1e-14)
+    # Another scale or intercept term is another pass, not a stale answer (without
+    # weights the scale is 1 whatever is asked).
+    doubled = datafit.max_weighted_row_norm(2 * step_scale, 1.0)
+    assert doubled == (2 * largest if weighted else largest)
+    assert datafit.mean_weighted_row_norm(1.0, 0.0) < mean
+    assert datafit.passes == passes + 3
 
 
 def test_labels_unseen_by_the_scan_are_refused():
