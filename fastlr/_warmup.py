@@ -11,6 +11,7 @@ so a last pass in this process runs every group again, loading what is
 cached and compiling what is not.
 """
 
+import itertools
 import multiprocessing
 import os
 import time
@@ -18,6 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import scipy.sparse
+
+from .kernels.reduction import MIN_CHUNK_ROWS
 
 #: The fits of each group: solvers whose kernels differ (gradient passes,
 #: sample-by-sample epochs, mini-batch epochs), and prediction.
@@ -27,6 +30,10 @@ GROUPS = {
     "minibatch": [dict(solver="minibatch")],
 }
 DTYPES = (np.float64, np.float32)
+#: Rows of the tiny problems: one chunk (the serial passes of small fits) and
+#: more than one (the parallel passes every larger fit takes: the fused
+#: gradients, the parallel finite check).
+SIZES = (64, 2 * MIN_CHUNK_ROWS + 1)
 
 
 def warmup(n_jobs=None, report=None):
@@ -81,9 +88,9 @@ def run_group(name):
     from ._logistic import LogisticRegression
 
     start = time.perf_counter()
-    for dtype in DTYPES:
+    for dtype, n_samples in itertools.product(DTYPES, SIZES):
         for n_classes in (2, 3):
-            X, y = _problem(dtype, n_classes)
+            X, y = _problem(dtype, n_classes, n_samples)
             for data in (X, scipy.sparse.csr_matrix(X)):
                 for params in GROUPS[name]:
                     model = LogisticRegression(max_iter=2, random_state=0, **params)

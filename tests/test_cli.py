@@ -57,6 +57,43 @@ def test_warmup_compiles_the_groups_then_checks_them(capsys, monkeypatch):
     assert cached and int(cached[1]) > 0, out
 
 
+_WARMUP_COVERAGE = """
+import numpy as np
+import fastlr
+from fastlr import _jit, _warmup
+_warmup.GROUPS = {"lbfgs and gd": [dict(solver="lbfgs")]}
+_warmup.DTYPES = (np.float64,)
+_warmup.SIZES = WARMUP_SIZES
+_warmup.run_group("lbfgs and gd")
+before = {id(k): set(k.signatures) for k in _jit.KERNELS}
+X = np.random.default_rng(0).standard_normal((20_000, 7))
+fastlr.LogisticRegression().fit(X, X[:, 0] > 0).predict_proba(X)
+print(sorted(k.__name__ for k in _jit.KERNELS if set(k.signatures) != before[id(k)]))
+"""
+
+
+def _signatures_after_warmup(sizes):
+    """Kernels a 20,000-row lbfgs fit calls with a signature the warmup's fits did not.
+
+    A fresh interpreter, so that only what that process called counts.
+    """
+    import subprocess
+    import sys
+
+    script = _WARMUP_COVERAGE.replace("WARMUP_SIZES", repr(sizes))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_warmup_covers_the_parallel_passes_of_larger_fits():
+    from fastlr import _warmup
+
+    assert _signatures_after_warmup(_warmup.SIZES) == "[]"
+    # The check sees a gap: one chunk's worth of rows leaves the fused gradient out.
+    assert "fused_gradient" in _signatures_after_warmup((64,))
+
+
 def test_cached_signatures_counts_what_a_fit_compiled():
     from fastlr import _jit
     from fastlr.kernels import binary_dense
