@@ -30,10 +30,12 @@ GROUPS = {
     "minibatch": [dict(solver="minibatch")],
 }
 DTYPES = (np.float64, np.float32)
-#: Rows of the tiny problems: one chunk (the serial passes of small fits) and
-#: more than one (the parallel passes every larger fit takes: the fused
-#: gradients, the parallel finite check).
-SIZES = (64, 2 * MIN_CHUNK_ROWS + 1)
+#: Rows of each group's tiny problems: one chunk (the serial passes of small
+#: fits) and, for the gradient group, more than one: the parallel passes every
+#: larger fit takes (the fused gradients, also in sgd's and minibatch's final
+#: check, and the parallel finite check). Compiled by one group, not by three
+#: processes at once.
+SIZES = {"lbfgs and gd": (64, 2 * MIN_CHUNK_ROWS + 1), "sgd": (64,), "minibatch": (64,)}
 
 
 def warmup(n_jobs=None, report=None):
@@ -88,7 +90,7 @@ def run_group(name):
     from ._logistic import LogisticRegression
 
     start = time.perf_counter()
-    for dtype, n_samples in itertools.product(DTYPES, SIZES):
+    for dtype, n_samples in itertools.product(DTYPES, SIZES[name]):
         for n_classes in (2, 3):
             X, y = _problem(dtype, n_classes, n_samples)
             for data in (X, scipy.sparse.csr_matrix(X)):

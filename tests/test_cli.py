@@ -63,7 +63,7 @@ import fastlr
 from fastlr import _jit, _warmup
 _warmup.GROUPS = {"lbfgs and gd": [dict(solver="lbfgs")]}
 _warmup.DTYPES = (np.float64,)
-_warmup.SIZES = WARMUP_SIZES
+_warmup.SIZES = {"lbfgs and gd": WARMUP_SIZES}
 _warmup.run_group("lbfgs and gd")
 before = {id(k): set(k.signatures) for k in _jit.KERNELS}
 X = np.random.default_rng(0).standard_normal((20_000, 7))
@@ -89,7 +89,7 @@ def _signatures_after_warmup(sizes):
 def test_warmup_covers_the_parallel_passes_of_larger_fits():
     from fastlr import _warmup
 
-    assert _signatures_after_warmup(_warmup.SIZES) == "[]"
+    assert _signatures_after_warmup(_warmup.SIZES["lbfgs and gd"]) == "[]"
     # The check sees a gap: one chunk's worth of rows leaves the fused gradient out.
     assert "fused_gradient" in _signatures_after_warmup((64,))
 
