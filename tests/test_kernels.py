@@ -35,8 +35,14 @@ def loss64(X, y, coef, intercept):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("method", METHODS)
-def test_gradient_matches_numpy_reference(method, dtype):
-    X, y, coef, b = binary_problem(dtype=dtype)
+@pytest.mark.parametrize(
+    "shape",
+    # narrow rows; rows wide enough for eight-row sweeps (binary_dense.EIGHT_ROW_BYTES)
+    # in one chunk, with blocks that end in 8-, 4- and 1-row sweeps, and in several.
+    [(5000, 7), (300, 800), (4100, 800)],
+)
+def test_gradient_matches_numpy_reference(method, dtype, shape):
+    X, y, coef, b = binary_problem(*shape, dtype=dtype)
     g, g0, loss = fastlr.gradient(X, y, coef, b, method=method)
     rg, rg0, rloss = reference.numpy_gradient(X.astype(float), y, coef.astype(float), b)
     assert g.dtype == dtype and g0.dtype == dtype and loss.dtype == dtype

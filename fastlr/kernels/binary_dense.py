@@ -56,6 +56,9 @@ WIDE_BLOCK_ROWS = 16
 MAX_MULTIROW_FEATURES = 256
 # float64 rows this narrow take four rows per score sweep too (range_scores).
 NARROW_ROW_FEATURES = 16
+# Rows at least this wide (bytes) take eight rows per sweep in range_scores and
+# range_update: eight streams from memory in flight at once (docs/design.md).
+EIGHT_ROW_BYTES = 3072
 
 
 @kernel
@@ -203,11 +206,29 @@ def multirow_sweeps(X):
 def range_scores(X, start, m, coef, intercept, z):
     """``z[k] = X[start + k] . coef + intercept`` for ``k < m``.
 
-    One row per sweep (two or four ran slower for float64 at d = 100 and
-    1000), but four up to ``NARROW_ROW_FEATURES`` columns, where a row's
-    reduction is short.
+    One row per sweep (two or four ran slower for float64 at d = 100), but
+    four up to ``NARROW_ROW_FEATURES`` columns, where a row's reduction is
+    short, and eight for rows of ``EIGHT_ROW_BYTES`` or more, whose loads then
+    keep eight streams from memory in flight.
     """
     k0 = 0
+    if X.shape[1] * X.itemsize >= EIGHT_ROW_BYTES:
+        while k0 + 8 <= m:
+            i = start + k0
+            z0 = z1 = z2 = z3 = z4 = z5 = z6 = z7 = intercept
+            for j in range(X.shape[1]):
+                w = coef[j]
+                z0 += w * X[i, j]
+                z1 += w * X[i + 1, j]
+                z2 += w * X[i + 2, j]
+                z3 += w * X[i + 3, j]
+                z4 += w * X[i + 4, j]
+                z5 += w * X[i + 5, j]
+                z6 += w * X[i + 6, j]
+                z7 += w * X[i + 7, j]
+            z[k0], z[k0 + 1], z[k0 + 2], z[k0 + 3] = z0, z1, z2, z3
+            z[k0 + 4], z[k0 + 5], z[k0 + 6], z[k0 + 7] = z4, z5, z6, z7
+            k0 += 8
     if X.shape[1] <= NARROW_ROW_FEATURES:
         while k0 + 4 <= m:
             i = start + k0
@@ -232,10 +253,28 @@ def range_scores(X, start, m, coef, intercept, z):
 def range_update(X, start, m, r, grad_coef):
     """``grad_coef += sum_k r[k] X[start + k]`` for ``k < m``.
 
-    Four rows per sweep: one load and store of ``grad_coef`` for four rows,
-    then one row at a time.
+    Eight rows per sweep for rows of ``EIGHT_ROW_BYTES`` or more, else four:
+    one load and store of ``grad_coef`` for several rows, then one row at a
+    time.
     """
     k0 = 0
+    if X.shape[1] * X.itemsize >= EIGHT_ROW_BYTES:
+        while k0 + 8 <= m:
+            i = start + k0
+            r0 = X.dtype.type(r[k0])
+            r1 = X.dtype.type(r[k0 + 1])
+            r2 = X.dtype.type(r[k0 + 2])
+            r3 = X.dtype.type(r[k0 + 3])
+            r4 = X.dtype.type(r[k0 + 4])
+            r5 = X.dtype.type(r[k0 + 5])
+            r6 = X.dtype.type(r[k0 + 6])
+            r7 = X.dtype.type(r[k0 + 7])
+            for j in range(X.shape[1]):
+                grad_coef[j] += (
+                    r0 * X[i, j] + r1 * X[i + 1, j] + r2 * X[i + 2, j] + r3 * X[i + 3, j]
+                    + r4 * X[i + 4, j] + r5 * X[i + 5, j] + r6 * X[i + 6, j] + r7 * X[i + 7, j]
+                )  # fmt: skip
+            k0 += 8
     while k0 + 4 <= m:
         i = start + k0
         r0 = X.dtype.type(r[k0])
