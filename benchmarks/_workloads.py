@@ -364,7 +364,7 @@ def kernel_epoch_call(name, X, y):
         )  # fmt: skip
         if batch_size is None:
             return module.sgd_epoch(X, y, sw, order, args)
-        runs = np.array([[0, order.shape[0]]], dtype=np.int64)
+        runs = _orders.whole_run(order.shape[0])
         return module.minibatch_epoch(X, y, sw, order, runs, batch_size, args)
 
     return run
@@ -531,7 +531,7 @@ def minibatch_pieces_calls(X, y, batch_size=256, seed=0):
     (:func:`fastlr._orders.row_orders` shuffles the previous one in place).
     """
     order = _first_epoch_order(X.shape[0], seed)
-    runs = np.array([[0, order.shape[0]]], dtype=np.int64)
+    runs = _orders.whole_run(order.shape[0])
     targets, sw = y.astype(X.dtype), np.empty(0, X.dtype)
     rate = np.array([0.01, 0.5, 1.0])
 

@@ -53,7 +53,7 @@ from distributed.comm import get_address_host
 from . import _validation, kernels
 from ._datafits import squared_row_norms, weighted_scores
 from ._logistic import _check_no_arrays, _integer_values, _unique_inverse
-from ._streaming import BlockEncoder
+from ._streaming import BlockEncoder, no_label_error
 from ._threads import numba_threads
 from .data import DataError, Dataset, DatasetSpec
 from .data._dataset import FILE_FORMATS
@@ -358,10 +358,7 @@ def dataset_row_blocks(dataset, labels=True):
             f"a dask array or DataFrame."
         )
     if labels and not dataset.has_label:
-        raise ValueError(
-            f"{dataset.source} has no labels; pass label= (a column, an index or a file) to "
-            f"fastlr.Dataset to train on it."
-        )
+        raise no_label_error(dataset)
     rows = dataset.block_sizes()
     ref = DatasetRef(dataset.spec(), dataset.fingerprint(), len(rows))
     starts = np.concatenate([[0], np.cumsum(rows, dtype=np.int64)])

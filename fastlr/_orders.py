@@ -151,9 +151,14 @@ def block_plans(blocks, block_rng, row_rng):
         yield BlockPlan(order, row_rng)
 
 
+def whole_run(n_positions):
+    """The ``runs`` of an epoch over all its ``n_positions`` positions: one run."""
+    return np.array([[0, n_positions]], dtype=np.int64)
+
+
 def epoch_row_orders(n_samples, rng, ahead):
     """:func:`row_orders` as :class:`EpochOrder` of one run; closing it closes them."""
-    whole = np.array([[0, n_samples]], dtype=np.int64)
+    whole = whole_run(n_samples)
     orders = row_orders(n_samples, rng, ahead)
     with contextlib.closing(orders):
         for order in orders:

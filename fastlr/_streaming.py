@@ -25,7 +25,7 @@ import scipy.sparse
 
 from . import _validation, kernels
 from ._datafits import BinaryLoss, MultinomialLoss, squared_row_norms, weighted_scores
-from ._orders import block_plans
+from ._orders import block_plans, whole_run
 from .kernels.reduction import n_chunks_for
 
 
@@ -311,8 +311,8 @@ class StreamedDatafit:
         """One mini-batch epoch; batches do not span blocks. Returns ``(loss_sum, t)``."""
 
         def run(X, y, sw, order, block_args):
-            whole = np.array([[0, order.shape[0]]], dtype=np.int64)
-            return self.kernels.minibatch_epoch(X, y, sw, order, whole, batch_size, block_args)
+            runs = whole_run(order.shape[0])
+            return self.kernels.minibatch_epoch(X, y, sw, order, runs, batch_size, block_args)
 
         return self._epoch(plan, args, run)
 
@@ -400,6 +400,14 @@ def _nbytes(matrix):
     return matrix.nbytes
 
 
+def no_label_error(dataset):
+    """The ValueError for training on ``dataset``, which has no labels."""
+    return ValueError(
+        f"{dataset.source} has no labels; pass label= (a column, an index or a file) to "
+        f"fastlr.Dataset to train on it."
+    )
+
+
 def streamed_datafit(dataset, class_weight=None, progress=False):
     """The :class:`StreamedDatafit` of a fit on ``dataset``, and its scan.
 
@@ -418,10 +426,7 @@ def streamed_datafit(dataset, class_weight=None, progress=False):
     """
     info = dataset.scan(progress=progress)
     if not info.has_label:
-        raise ValueError(
-            f"{dataset.source} has no labels; pass label= (a column, an index or a file) to "
-            f"fastlr.Dataset to train on it."
-        )
+        raise no_label_error(dataset)
     classes = info.classes
     if classes.shape[0] < 2:
         raise ValueError(

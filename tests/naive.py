@@ -32,6 +32,7 @@ from scipy.special import logsumexp
 from sklearn.preprocessing import StandardScaler
 
 from fastlr import kernels, reference
+from fastlr._orders import whole_run
 from fastlr._threads import numba_threads
 from fastlr._validation import csr_arrays
 
@@ -382,11 +383,6 @@ def invscaling(eta0, power_t):
 # --------------------------------------------------------------------------
 # Running the kernels
 # --------------------------------------------------------------------------
-
-
-def whole_run(n):
-    """The ``runs`` of a mini-batch epoch over all its ``n`` positions: one run."""
-    return np.array([[0, n]], dtype=np.int64)
 
 
 def contract_sums(X, y, sw, coef, intercept, with_loss=True):
